@@ -1,0 +1,1 @@
+"""TriBERT and baseline models (pure nn.Modules), losses, the trainer and the checkpoint format."""

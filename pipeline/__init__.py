@@ -1,0 +1,1 @@
+"""TriBERT reproduction: the importable data and evaluation library (stages call into it)."""

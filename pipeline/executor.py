@@ -1,0 +1,117 @@
+"""One way to map per-video work: a local process pool (default) or Ray.
+
+Every per-video stage (generation, download, decode, keypoints, pose features) calls
+:func:`map_videos`. The function it maps must be a module-level function (picklable) that takes
+one item and returns a small record; an exception inside it is caught here and turned into a
+failure record for that item, so one bad video never stops the others.
+"""
+from __future__ import annotations
+
+import os
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What :func:`map_videos` yields for an item whose function raised."""
+
+    item: Any
+    error: str      # one line: "ExceptionType: message"
+    detail: str     # the formatted traceback, for logs
+
+
+def _call(fn, item):
+    try:
+        return fn(item)
+    except Exception as e:  # noqa: BLE001 - isolate every item
+        return Failure(item, f"{type(e).__name__}: {e}".splitlines()[0][:500], traceback.format_exc())
+
+
+def _threads_per_worker(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def _init_worker(threads: int):
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def map_videos(fn: Callable, items: Iterable, *, backend: str = "local", jobs: int = 1,
+               ray_address: str | None = None, desc: str = "", progress: bool = True) -> Iterator:
+    """Yield ``fn(item)`` (or a :class:`Failure`) for every item, in completion order.
+
+    ``backend="local"`` uses a process pool of ``jobs`` workers (``jobs=1`` runs inline, which
+    keeps tracebacks and debuggers simple); ``backend="ray"`` submits one Ray task per item to
+    the cluster at ``ray_address`` (a new local instance when None).
+    """
+    items = list(items)
+    bar = tqdm(total=len(items), desc=desc, unit="video", disable=not progress or not items,
+               dynamic_ncols=True)
+    try:
+        if backend == "local":
+            yield from _map_local(fn, items, jobs, bar)
+        elif backend == "ray":
+            yield from _map_ray(fn, items, jobs, ray_address, bar)
+        else:
+            raise ValueError(f"executor.backend: unknown backend {backend!r} (local or ray)")
+    finally:
+        bar.close()
+
+
+def _map_local(fn, items, jobs, bar):
+    if jobs <= 1 or len(items) <= 1:
+        for item in items:
+            out = _call(fn, item)
+            bar.update()
+            yield out
+        return
+    threads = _threads_per_worker(jobs)
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = [pool.submit(_call, fn, item) for item in items]
+        try:
+            for fut in as_completed(futures):
+                bar.update()
+                yield fut.result()
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def _map_ray(fn, items, jobs, address, bar):
+    try:
+        import ray
+    except ImportError as e:
+        raise RuntimeError("executor.backend is 'ray' but Ray is not installed: "
+                           "pip install 'ray[default]'") from e
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 **({} if address else {"num_cpus": jobs}))
+        started = True
+    try:
+        remote = ray.remote(_call)
+        pending = {remote.remote(fn, item): item for item in items}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                item = pending.pop(ref)
+                try:
+                    out = ray.get(ref)
+                except Exception as e:  # noqa: BLE001 - a worker died
+                    out = Failure(item, f"{type(e).__name__}: {e}".splitlines()[0][:500], "")
+                bar.update()
+                yield out
+    finally:
+        if started:
+            ray.shutdown()

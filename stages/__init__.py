@@ -1,0 +1,1 @@
+"""One thin click command per DVC stage: read params, call the library, write declared outputs."""
