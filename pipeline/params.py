@@ -235,7 +235,6 @@ SECTIONS: dict[str, str] = {
     "stgcn": "pipeline.pose.params:StgcnParams",
     "pose_features": "pipeline.pose.params:PoseFeaturesParams",
     "model": "model.config:ModelParams",
-    "train": "model.config:TrainParams",
 }
 
 
