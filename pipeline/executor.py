@@ -8,6 +8,7 @@ failure record for that item, so one bad video never stops the others.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -96,8 +97,12 @@ def _map_ray(fn, items, jobs, address, bar):
                            "pip install 'ray[default]'") from e
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 **({} if address else {"num_cpus": jobs}))
+        if address:  # a cluster: its nodes must have this project installed
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        else:  # a local instance: its workers import what this process can import
+            env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": env})
         started = True
     try:
         remote = ray.remote(_call)

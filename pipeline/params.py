@@ -148,8 +148,10 @@ def to_dict(obj) -> dict:
 
 
 def params_hash(*sections) -> str:
-    """A short stable hash of one or more sections: stored in outputs to tie them to params."""
-    blob = json.dumps([to_dict(s) for s in sections], sort_keys=True).encode()
+    """A short stable hash of sections (dataclasses or plain JSON-able data): stored in outputs
+    to tie them to the params that made them."""
+    plain = [to_dict(s) if dataclasses.is_dataclass(s) else s for s in sections]
+    blob = json.dumps(plain, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

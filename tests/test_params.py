@@ -1,0 +1,79 @@
+"""params.yaml validation: every section loads into a frozen dataclass, and a bad value fails
+before any work with a message naming the file and the dotted key."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from pipeline.params import ParamsError, load_params, params_hash
+
+
+def _write(tmp_path, data) -> str:
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return str(p)
+
+
+def test_project_params_load(root):
+    p = load_params(root / "params.yaml")
+    assert p.data.source == "synthetic"
+    assert p.executor.jobs >= 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.data.seed = 3  # type: ignore[misc]
+
+
+def test_every_section_in_params_yaml_is_known(root):
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    p = load_params(root / "params.yaml")
+    assert set(raw) <= set(p.sections)
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"data": {"sauce": 1}}, "data.sauce: unknown key"),
+    ({"data": {"synthetic": {"duets": "many"}}}, "data.synthetic.duets: expected an integer"),
+    ({"data": {"synthetic": {"duets": -1}}}, "data.synthetic.duets: expected a value >= 0"),
+    ({"data": {"synthetic": {"fps": 4}}}, "data.synthetic.fps: expected a value >= 8"),
+    ({"data": {"source": "vimeo"}}, "data.source: expected one of"),
+    ({"data": {"split": {"val": 0.3, "test": 0.3, "mode": "random"}}}, None),
+    ({"data": {"split": {"val": 0.5, "test": 0.5}}}, "data.split.test: val + test must be < 1"),
+    ({"data": {"split": {"mode": "official"}}}, "data.split.official_train"),
+    ({"executor": {"jobs": 0}}, "executor.jobs: expected a value >= 1"),
+    ({"executor": {"backend": "dask"}}, "executor.backend: expected one of"),
+    ({"data": {"synthetic": {"same_class_duets": True}}}, "expected a number"),
+    ({"nonsense": {}}, "nonsense: unknown section"),
+])
+def test_bad_values_name_the_key(tmp_path, data, key):
+    path = _write(tmp_path, data)
+    if key is None:
+        load_params(path)
+        return
+    with pytest.raises(ParamsError) as e:
+        load_params(path)
+    assert key in str(e.value)
+    assert str(path) in str(e.value)
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path):
+    with pytest.raises(ParamsError, match="cannot read params file"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_overrides_apply_before_validation(tmp_path):
+    path = _write(tmp_path, {})
+    p = load_params(path, {"data.synthetic.duets": 2, "data.seed": 7})
+    assert p.data.synthetic.duets == 2 and p.data.seed == 7
+    with pytest.raises(ParamsError, match="data.synthetic.duets"):
+        load_params(path, {"data.synthetic.duets": -5})
+
+
+def test_params_hash_is_stable_and_sensitive(tmp_path):
+    a = load_params(_write(tmp_path, {})).data
+    b = load_params(_write(tmp_path, {"data": {"seed": 1}})).data
+    assert params_hash(a) == params_hash(load_params(_write(tmp_path, {})).data)
+    assert params_hash(a) != params_hash(b)
