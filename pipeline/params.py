@@ -183,6 +183,14 @@ class SynthParams:
     keypoint_jitter: float = rng(1.5, 0.0, 50.0)     # pixels of detector-like noise
     keypoint_dropout: float = rng(0.03, 0.0, 0.9)    # share of joints reported with score 0
     soundfont: str = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+    classes: tuple[str, ...] = ()  # a subset of the 21 classes (empty: all), for tiny runs
+
+    def __post_init__(self):
+        from pipeline.classes import CLASS_INDEX
+
+        bad = [c for c in self.classes if c not in CLASS_INDEX]
+        if bad:
+            raise ParamsError(f"classes: unknown class {bad[0]!r}")
 
 
 @dataclass(frozen=True)
