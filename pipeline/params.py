@@ -245,6 +245,8 @@ SECTIONS: dict[str, str] = {
     "stgcn": "pipeline.pose.params:StgcnParams",
     "pose_features": "pipeline.pose.params:PoseFeaturesParams",
     "model": "model.config:ModelParams",
+    "train": "model.train_params:TrainParams",
+    "finetune": "model.train_params:FinetuneParams",
 }
 
 
