@@ -1,0 +1,49 @@
+"""DVC stage ``decode``: every available video of ``data/raw/manifest.csv`` -> clip windows in
+HDF5 shards under ``data/clips/`` (plus ``status.csv`` and ``summary.json``).
+
+    python -m stages.decode --params params.yaml
+
+Reads the ``decode`` and ``executor`` sections. Interrupted runs resume: see pipeline/decode.py.
+"""
+from __future__ import annotations
+
+import click
+import yaml
+
+from pipeline import decode
+from pipeline.params import ParamsError, load_params
+
+
+def _overrides(pairs) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: expected key=value", param_hint="--set")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+@click.command()
+@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option("--manifest", default="data/raw/manifest.csv", show_default=True)
+@click.option("--out", default="data/clips", show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="override a params key, e.g. --set executor.jobs=1")
+@click.option("--progress/--no-progress", default=True)
+def main(params_path, manifest, out, sets, progress):
+    """Decode videos into clip shards."""
+    try:
+        params = load_params(params_path, _overrides(sets))
+    except ParamsError as e:
+        raise click.ClickException(str(e)) from None
+    summary = decode.run(manifest, out, params.decode, params.executor, progress=progress)
+    click.echo(f"decode: {summary['decoded']} of {summary['manifest_rows']} videos -> "
+               f"{sum(summary['clips'].values())} clips in {summary['shards']} shards "
+               f"({summary['skipped']} skipped, {summary['failed']} failed)")
+    if not summary["shards"]:
+        raise click.ClickException(f"no video gave a clip; see {out}/status.csv")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
