@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import lists
-from pipeline.lists import DUET_FILE, ListError, load_entries, parse_list, read_list, write_list
+from pipeline.lists import DUET_FILE, ListError, load_entries, read_list, write_list
 from pipeline.params import DownloadParams
 
 DATA = Path(__file__).parent / "data" / "lists"
