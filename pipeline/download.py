@@ -32,6 +32,7 @@ from yt_dlp.utils import GeoRestrictedError, YoutubeDLError
 
 from pipeline import atomic
 from pipeline.executor import Failure, map_videos
+from pipeline.lists import ID_RE
 from pipeline.manifest import Row
 
 Downloader = Callable[[str, Path], None]
@@ -273,6 +274,9 @@ def download_all(entries, root: str | Path, params, downloader: Downloader | Non
     for every input ID."""
     entries = list(entries)
     ids = [e.video_id for e in entries]
+    bad = [i for i in ids if not ID_RE.fullmatch(i)]
+    if bad:  # an ID becomes a file name: never let "../x" or an option-like string through
+        raise ValueError(f"malformed video ID {bad[0]!r} (expected 11 characters of [A-Za-z0-9_-])")
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ValueError(f"video ID {dup!r} is listed twice; each ID is downloaded once")

@@ -227,6 +227,14 @@ def test_duplicate_ids_are_refused_before_any_work(tmp_path, clips):
     assert rec.calls == []
 
 
+def test_malformed_ids_are_refused_before_any_work(tmp_path, clips):
+    rec = Recorder(clips["good"])
+    with pytest.raises(ValueError, match="malformed video ID '../../etc/x'"):
+        download_all([_entry("aaaaaaaaaa1"), _entry("../../etc/x")], tmp_path, PARAMS, rec,
+                     progress=False)
+    assert rec.calls == []
+
+
 def test_ytdlp_options_cap_height_and_merge_to_mp4():
     opts = download.ytdlp_options("/x/%(ext)s", 360, 30.0, 4)
     assert "height<=360" in opts["format"] and "+ba" in opts["format"]
