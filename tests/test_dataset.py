@@ -1,0 +1,135 @@
+"""Mix-and-separate dataset over real HDF5 shards (small synthetic clips)."""
+from __future__ import annotations
+
+import pickle
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from pipeline import shards
+from pipeline.dataset import ClipDataset, MixDataset, collate
+from pipeline.decode import DecodeParams
+from pipeline.spectrogram import batch_spectrograms
+from test_shards import fake_clip
+
+torch.set_num_threads(1)
+P = DecodeParams(size=32)
+# (video, split) of each clip; two shards of three rows
+LAYOUT = [("vidA_______", "train"), ("vidA_______", "train"), ("vidB_______", "train"),
+          ("vidC_______", "train"), ("vidD_______", "val"), ("vidE_______", "val")]
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    for s in range(2):
+        with shards.ShardWriter(d / shards.shard_name(s), 3,
+                                {**shards.file_attrs(P, "h"), "shard_index": s}) as w:
+            for r in range(3):
+                i = 3 * s + r
+                vid, split = LAYOUT[i]
+                w.write(r, {**fake_clip(i, size=32), "video_id": vid.encode(),
+                            "split": split.encode()})
+    return d
+
+
+def _wave(i):
+    return torch.from_numpy(fake_clip(i, size=32)["waveform"])
+
+
+def write_extra(d, n_rows=(3, 3)):
+    for s, n in enumerate(n_rows):
+        with h5py.File(d / shards.shard_name(s), "w") as f:
+            f["features"] = np.arange(n * 4, dtype=np.float32).reshape(n, 4) + 100 * s
+            f["video_id"] = np.array([v for v, _ in LAYOUT[3 * s:3 * s + n]], dtype="S11")
+
+
+def test_files_are_opened_lazily_and_the_dataset_pickles(clip_dir):
+    ds = MixDataset(clip_dir, "train")
+    assert ds._files.open == {}
+    ds[0]
+    assert len(ds._files.open) >= 1
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone._files.open == {}
+    assert torch.equal(clone[1]["mix"], MixDataset(clip_dir, "train")[1]["mix"])
+
+
+def test_eval_items_mix_different_videos_scaled_by_one_over_n(clip_dir):
+    ds = MixDataset(clip_dir, "val", seed=3)
+    item = ds[0]
+    assert len(set(item["video_id"])) == 2
+    assert torch.equal(item["gain"], torch.ones(2))
+    assert torch.allclose(item["audio"][0], _wave(4) / 2)
+    assert torch.allclose(item["mix"], item["audio"].sum(0))
+    assert item["frames"].shape == (2, 3, 32, 32, 3) and item["frames"].dtype == torch.uint8
+    assert item["label"].shape == (2, 21)
+
+
+def test_training_gain_is_random_in_range_and_scaled(clip_dir):
+    ds = MixDataset(clip_dir, "train", seed=0)
+    gains = torch.stack([ds[i]["gain"] for i in range(len(ds))])
+    assert gains.min() >= 0.5 and gains.max() <= 1.5 and gains.std() > 0
+    item = ds[2]
+    assert torch.allclose(item["audio"][0], _wave(2) * item["gain"][0] / 2)
+
+
+def test_training_partners_never_share_a_video(clip_dir):
+    ds = MixDataset(clip_dir, "train")
+    for epoch in range(5):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            ids = ds[i]["video_id"]
+            assert ids[0] != ids[1]
+
+
+def test_training_pairs_change_with_epoch_and_repeat_with_seed(clip_dir):
+    ds = MixDataset(clip_dir, "train", seed=1)
+    e0 = [ds[i]["clip"].tolist() + ds[i]["gain"].tolist() for i in range(len(ds))]
+    ds.set_epoch(1)
+    e1 = [ds[i]["clip"].tolist() + ds[i]["gain"].tolist() for i in range(len(ds))]
+    assert e0 != e1
+    again = MixDataset(clip_dir, "train", seed=1)
+    assert e0 == [again[i]["clip"].tolist() + again[i]["gain"].tolist() for i in range(len(ds))]
+
+
+def test_eval_pairs_are_fixed_by_the_seed(clip_dir):
+    a = MixDataset(clip_dir, "train", train=False, seed=5)
+    b = MixDataset(clip_dir, "train", train=False, seed=5)
+    assert np.array_equal(a.pairs, b.pairs)
+    a.set_epoch(7)
+    assert a[1]["clip"].tolist() == b[1]["clip"].tolist()
+    others = [MixDataset(clip_dir, "train", train=False, seed=s).pairs for s in range(6, 12)]
+    assert any(not np.array_equal(a.pairs, o) for o in others)
+
+
+def test_dataloader_workers_and_batch_spectrograms(clip_dir):
+    ds = MixDataset(clip_dir, "train")
+    batches = list(DataLoader(ds, batch_size=2, num_workers=2, collate_fn=collate))
+    assert sum(len(b["video_id"]) for b in batches) == len(ds)
+    feats = batch_spectrograms(batches[0])
+    assert feats["masks"].shape == (2, 2, 256, 256)
+    assert torch.allclose(feats["mix"], batches[0]["mix"], atol=1e-6)
+
+
+def test_single_clip_dataset_filters_by_split(clip_dir):
+    assert len(ClipDataset(clip_dir, "val")) == 2 and len(ClipDataset(clip_dir)) == 6
+    with pytest.raises(ValueError, match="no clips in split 'test'"):
+        ClipDataset(clip_dir, "test")
+
+
+def test_row_aligned_extra_fields_are_loaded(clip_dir, tmp_path):
+    write_extra(tmp_path)
+    ds = ClipDataset(clip_dir, "val", extra={"pose": str(tmp_path)})
+    assert ds.extra_fields == {"pose": ("features",)}
+    assert ds[0]["pose.features"].tolist() == [104.0, 105.0, 106.0, 107.0]   # shard 1, row 1
+    mix = MixDataset(clip_dir, "val", extra={"pose": (tmp_path, ["features"])})
+    assert mix[0]["pose.features"].shape == (2, 4)
+
+
+def test_misaligned_extra_shards_are_refused(clip_dir, tmp_path):
+    write_extra(tmp_path, n_rows=(3, 2))
+    with pytest.raises(ValueError, match="rows"):
+        ClipDataset(clip_dir, extra={"pose": str(tmp_path)})
