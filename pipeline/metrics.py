@@ -3,7 +3,10 @@ them, and their aggregation over a test set.
 
 Per mixture, each estimate is scored against its own reference (``bss_eval_sources`` without
 permutation, distortion filters of 512 taps), and the scores are averaged over the sources. The
-mixture baseline scores the mixture itself as every estimate. A mixture whose references or
+mixture baseline SDR scores the mixture itself as every estimate (only SDR: when the mixture is
+exactly the sum of the references it has no artifacts, so its SAR is infinite and meaningless).
+Values are clipped to +-100 dB so that a perfect estimate (infinite ratios; fast_bss_eval gives
+inf, mir_eval a huge finite number) keeps means finite and JSON valid. A mixture whose references or
 estimates include a silent one (sum |x| <= 1e-5) cannot be scored: it is returned as
 :class:`Skipped` and counted, never turned into NaN.
 
@@ -27,7 +30,8 @@ import numpy as np
 SILENCE = 1e-5  # a signal with sum |x| <= SILENCE is silent (Sound-of-Pixels' test)
 FILTER_LENGTH = 512  # BSS Eval v3 distortion filter length (mir_eval's fixed value)
 BACKENDS = ("fast", "mir_eval")
-METRICS = ("sdr", "sir", "sar", "sdr_mix", "sir_mix", "sar_mix")
+CLAMP_DB = 100.0  # |metric| above this is clipped (never reached by a real separation)
+METRICS = ("sdr", "sir", "sar", "sdr_mix")
 
 Backend = Literal["fast", "mir_eval"]
 
@@ -36,15 +40,13 @@ Backend = Literal["fast", "mir_eval"]
 class Scores:
     """Per-source metrics of one mixture in dB; index k is the k-th estimate vs reference.
 
-    ``*_mix`` are the baseline: the mixture scored as the estimate of every source.
+    ``sdr_mix`` is the baseline: the SDR of the mixture scored as the estimate of every source.
     """
 
     sdr: tuple[float, ...]
     sir: tuple[float, ...]
     sar: tuple[float, ...]
     sdr_mix: tuple[float, ...]
-    sir_mix: tuple[float, ...]
-    sar_mix: tuple[float, ...]
 
     skipped = False
 
@@ -105,8 +107,12 @@ def _silent(signals: np.ndarray, name: str) -> Optional[str]:
 def _bss_eval_fast(refs: np.ndarray, ests: np.ndarray) -> tuple[np.ndarray, ...]:
     import fast_bss_eval
 
-    sdr, sir, sar = fast_bss_eval.bss_eval_sources(
-        refs, ests, filter_length=FILTER_LENGTH, compute_permutation=False)
+    try:
+        with np.errstate(divide="ignore"):  # a perfect estimate gives inf, clipped by the caller
+            sdr, sir, sar = fast_bss_eval.bss_eval_sources(
+                refs, ests, filter_length=FILTER_LENGTH, compute_permutation=False)
+    except np.linalg.LinAlgError as e:
+        raise ValueError(f"refs: linearly dependent references cannot be scored ({e})") from e
     return sdr, sir, sar
 
 
@@ -150,10 +156,10 @@ def separation_metrics(refs, ests, mix=None, backend: Backend = "fast") -> Resul
         return Skipped(reason)
     bss_eval = _BSS_EVAL[backend]
     sdr, sir, sar = bss_eval(refs, ests)
-    sdr_mix, sir_mix, sar_mix = bss_eval(refs, np.broadcast_to(mix, refs.shape).copy())
-    values = [sdr, sir, sar, sdr_mix, sir_mix, sar_mix]
+    sdr_mix = bss_eval(refs, np.broadcast_to(mix, refs.shape).copy())[0]
+    values = [sdr, sir, sar, sdr_mix]
     assert all(np.shape(v) == (n_src,) for v in values), [np.shape(v) for v in values]
-    return Scores(*(tuple(float(x) for x in v) for v in values))
+    return Scores(*(tuple(float(x) for x in np.clip(v, -CLAMP_DB, CLAMP_DB)) for v in values))
 
 
 # --------------------------------------------------------------------------------------------
