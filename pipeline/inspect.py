@@ -1,0 +1,192 @@
+"""``tribert inspect SHARD.h5 [...]``: summarise clip shards, check their integrity, render a clip.
+
+The summary lists clips per class and split, durations, dataset shapes and dtypes and the file
+attributes. The integrity check reads every row of every dataset and exits non-zero when a shard
+is unreadable or truncated, lacks a dataset or attribute, has mismatched row counts or wrong
+shapes/dtypes, or holds NaN, out-of-range or silent audio. ``--render INDEX --out FILE.png`` draws
+the clip's frames and its log-frequency spectrogram; with ``--pose DIR`` (row-aligned pose
+shards holding ``keypoints`` (N, F, P, 68, 3) in frame pixels) the keypoints are drawn on the
+frames.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import click
+import h5py
+import numpy as np
+
+from pipeline import atomic, shards
+from pipeline.classes import CLASSES
+from pipeline.manifest import SPLITS
+
+REQUIRED_ATTRS = {"schema_version": shards.SCHEMA_VERSION, "sample_rate": 11025,
+                  "clip_samples": 65535, "n_fft": 1022, "hop": 256, "warp_size": 256}
+OTHER_ATTRS = ("n_clips", "fps", "frame_size", "frames_per_clip", "classes", "params_hash",
+               "warp", "window", "align_corners")
+
+
+def _check_attrs(f: h5py.File) -> list[str]:
+    problems = [f"attribute {k} missing" for k in (*REQUIRED_ATTRS, *OTHER_ATTRS)
+                if k not in f.attrs]
+    for k, want in REQUIRED_ATTRS.items():
+        if k in f.attrs and f.attrs[k] != want:
+            problems.append(f"attribute {k} is {f.attrs[k]!r}, expected {want!r}")
+    if "classes" in f.attrs and [str(c) for c in f.attrs["classes"]] != list(CLASSES):
+        problems.append("attribute classes differs from the 21 official classes")
+    if "n_clips" in f.attrs and not int(f.attrs["n_clips"]) > 0:
+        problems.append(f"attribute n_clips is {f.attrs['n_clips']!r}")
+    return problems
+
+
+def _check_rows(name: str, ds: h5py.Dataset) -> list[str]:
+    """Read every row (catches truncated data) and check the values of ``name``."""
+    problems = []
+    for r in range(ds.shape[0]):
+        try:
+            row = ds[r]
+        except (OSError, ValueError) as e:
+            return [f"{name}[{r}] unreadable: {e}"]
+        if name == "waveform":
+            if not np.isfinite(row).all():
+                problems.append(f"waveform[{r}] has NaN or infinite samples")
+            elif np.abs(row).max() > 1.0:
+                problems.append(f"waveform[{r}] exceeds [-1, 1] (max {np.abs(row).max():.3f})")
+            elif not np.abs(row).sum() > 1e-5:
+                problems.append(f"waveform[{r}] is silent")
+        elif name == "mag" and not (np.isfinite(row).all() and (row >= 0).all()):
+            problems.append(f"mag[{r}] has NaN or negative values")
+        elif name == "label" and not (set(np.unique(row)) <= {0, 1} and row.sum() >= 1):
+            problems.append(f"label[{r}] is not a non-empty multi-hot vector")
+        elif name == "split" and row.decode() not in (*SPLITS, ""):
+            problems.append(f"split[{r}] is {row!r}")
+        elif name == "kind" and row.decode() not in ("solo", "duet"):
+            problems.append(f"kind[{r}] is {row!r}")
+    return problems[:10]
+
+
+def check_shard(path: str | Path) -> list[str]:
+    """Integrity problems of one shard (empty when it is sound)."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        return [f"unreadable file: {e}"]
+    with f:
+        problems = _check_attrs(f)
+        if problems:
+            return problems
+        n, fpc, size = (int(f.attrs[k]) for k in ("n_clips", "frames_per_clip", "frame_size"))
+        for name, (shape, dtype) in shards.schema(n, fpc, size).items():
+            if name not in f:
+                problems.append(f"dataset {name} missing")
+            elif f[name].shape != shape:
+                problems.append(f"{name} has shape {f[name].shape}, expected {shape}")
+            elif f[name].dtype != dtype:
+                problems.append(f"{name} has dtype {f[name].dtype}, expected {dtype}")
+            else:
+                problems += _check_rows(name, f[name])
+        return problems
+
+
+def summarise(paths) -> str:
+    """A text summary of the shards: counts per class and split, durations, layout, attrs."""
+    per_class, per_split, videos, n, seconds = Counter(), Counter(), set(), 0, 0.0
+    layout, attrs = {}, {}
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            labels = f["label"][()]
+            for c in np.nonzero(labels)[1]:
+                per_class[CLASSES[c]] += 1
+            per_split.update(s.decode() or "none" for s in f["split"][()])
+            videos.update(v.decode() for v in f["video_id"][()])
+            seconds += float((f["end"][()] - f["start"][()]).sum())
+            n += labels.shape[0]
+            for k, ds in f.items():
+                layout[k] = (ds.shape[1:], ds.dtype, ds.compression)
+            attrs = {k: f.attrs[k] for k in f.attrs if k not in ("classes", "shard_index",
+                                                                  "n_clips")}
+    lines = [f"{len(paths)} shard(s), {n} clips from {len(videos)} videos, "
+             f"{seconds:.1f} s of clip audio ({seconds / max(n, 1):.2f} s per clip)",
+             "clips per split: " + ", ".join(f"{k} {v}" for k, v in sorted(per_split.items())),
+             "clips per class:"]
+    lines += [f"  {c:<16} {per_class[c]:>6}" for c in CLASSES if per_class[c]]
+    lines.append("datasets (per clip shape, dtype, compression):")
+    lines += [f"  {k:<13} {str(s):<22} {str(d):<8} {c}" for k, (s, d, c) in layout.items()]
+    lines.append("attributes:")
+    lines += [f"  {k:<16} {v}" for k, v in sorted(attrs.items())]
+    return "\n".join(lines)
+
+
+def draw_keypoints(ax, keypoints: np.ndarray, min_score: float = 0.05) -> None:
+    """Draw one frame's keypoints ``(P, 68, 3)`` (x, y, score in frame pixels) on ``ax``."""
+    for person, colour in zip(keypoints, ("lime", "magenta", "cyan", "yellow")):
+        seen = person[:, 2] > min_score
+        ax.scatter(person[seen, 0], person[seen, 1], s=4, c=colour)
+
+
+def render(path: str | Path, index: int, out: str | Path, pose_dir: str | Path | None = None):
+    """Save a picture of clip ``index`` of shard ``path``: frames on top, spectrogram below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with h5py.File(path, "r") as f:
+        if not 0 <= index < f["frames"].shape[0]:
+            raise click.ClickException(f"{path}: index {index} outside 0..{f['frames'].shape[0] - 1}")
+        frames, mag = f["frames"][index], f["mag"][index]
+        vid, start = f["video_id"][index].decode(), float(f["start"][index])
+        labels = [CLASSES[i] for i in np.nonzero(f["label"][index])[0]]
+        fidx = f["frame_index"][index]
+    keypoints = None
+    if pose_dir is not None:
+        with h5py.File(Path(pose_dir) / Path(path).name, "r") as g:
+            keypoints = g["keypoints"][index]
+    fig = plt.figure(figsize=(3 * len(frames), 6.2))
+    for k, frame in enumerate(frames):
+        ax = fig.add_subplot(2, len(frames), k + 1)
+        ax.imshow(frame)
+        if keypoints is not None:
+            draw_keypoints(ax, keypoints[k])
+        ax.set_title(f"frame {fidx[k]}", fontsize=9)
+        ax.axis("off")
+    ax = fig.add_subplot(2, 1, 2)
+    ax.imshow(np.log(mag + 1e-10), origin="lower", aspect="auto", cmap="magma")
+    ax.set_xlabel("STFT frame (hop 256)")
+    ax.set_ylabel("log-frequency row")
+    fig.suptitle(f"{vid} @ {start:.2f} s: {' + '.join(labels)}")
+    with atomic.atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=80, format=Path(out).suffix.lstrip(".") or "png")
+    plt.close(fig)
+
+
+@click.command("inspect")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--render", "render_index", type=int, default=None, metavar="INDEX",
+              help="render clip INDEX of the first shard")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="picture path (.png)")
+@click.option("--pose", "pose_dir", type=click.Path(file_okay=False), default=None,
+              help="row-aligned pose shard directory: draw its keypoints")
+def inspect_cmd(paths, render_index, out, pose_dir):
+    """Summarise and check clip shards (exit 1 on a damaged shard); optionally render a clip."""
+    sound, bad = [], []
+    for path in paths:
+        problems = check_shard(path)
+        (bad if problems else sound).append(path)
+        if problems:
+            click.echo(f"{path}: DAMAGED", err=True)
+            for p in problems:
+                click.echo(f"  {p}", err=True)
+    if sound:
+        click.echo(summarise(sound))
+    if render_index is not None:
+        if out is None:
+            raise click.UsageError("--render needs --out FILE.png")
+        if paths[0] in bad:
+            raise click.ClickException(f"{paths[0]}: not rendering from a damaged shard")
+        render(paths[0], render_index, out, pose_dir)
+        click.echo(f"wrote {out}")
+    if bad:
+        raise click.ClickException(f"{len(bad)} of {len(paths)} shard(s) failed the integrity "
+                                   "check")
