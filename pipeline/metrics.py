@@ -6,13 +6,14 @@ permutation, distortion filters of 512 taps), and the scores are averaged over t
 mixture baseline SDR scores the mixture itself as every estimate (only SDR: when the mixture is
 exactly the sum of the references it has no artifacts, so its SAR is infinite and meaningless).
 Values are clipped to +-100 dB so that a perfect estimate (infinite ratios; fast_bss_eval gives
-inf, mir_eval a huge finite number) keeps means finite and JSON valid. A mixture whose references or
-estimates include a silent one (sum |x| <= 1e-5) cannot be scored: it is returned as
+inf, mir_eval a huge finite number) keeps means finite and JSON valid. A mixture whose references
+or estimates include a silent one (sum |x| <= 1e-5) cannot be scored: it is returned as
 :class:`Skipped` and counted, never turned into NaN.
 
 Two backends compute the same BSS Eval v3 quantities in float64:
 
-- ``"fast"`` (default): ``fast_bss_eval.bss_eval_sources``, about 3-5x faster;
+- ``"fast"`` (default): ``fast_bss_eval.bss_eval_sources``, 2.5-3x faster on 65280-sample
+  two-source mixtures here (``tribert bench eval``);
 - ``"mir_eval"``: ``mir_eval.separation.bss_eval_sources``, the reference implementation (0.8
   marks it deprecated; its warning is silenced only around our call).
 
