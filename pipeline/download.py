@@ -107,10 +107,12 @@ class _QuietLogger:
     info = warning = error = debug
 
 
-def ytdlp_options(outtmpl: str, max_height: int, timeout: float, retries: int) -> dict:
-    """yt-dlp options: best video up to ``max_height`` with audio, merged/remuxed to mp4."""
+def ytdlp_options(outtmpl: str, max_height: int, timeout: float, retries: int,
+                  cookies: str = "") -> dict:
+    """yt-dlp options: best video up to ``max_height`` with audio, merged/remuxed to mp4;
+    ``cookies`` is a Netscape cookies file ("" = none) for when YouTube demands a sign-in."""
     h = int(max_height)
-    return {
+    opts = {
         "format": (f"bv*[height<={h}][ext=mp4]+ba[ext=m4a]/b[height<={h}][ext=mp4]/"
                    f"bv*[height<={h}]+ba/b[height<={h}]/wv*+ba/w"),
         "merge_output_format": "mp4",
@@ -127,10 +129,13 @@ def ytdlp_options(outtmpl: str, max_height: int, timeout: float, retries: int) -
         "noprogress": True,
         "logger": _QuietLogger(),
     }
+    if cookies:
+        opts["cookiefile"] = cookies
+    return opts
 
 
 def ytdlp_download(video_id: str, tmp_path: Path, *, max_height: int = 360, timeout: float = 60.0,
-                   retries: int = 3) -> None:
+                   retries: int = 3, cookies: str = "") -> None:
     """Download YouTube video ``video_id`` into ``tmp_path`` (mp4) with yt-dlp's Python API.
 
     yt-dlp writes its own intermediates (format parts, ``.part`` files) in a private temporary
@@ -141,7 +146,8 @@ def ytdlp_download(video_id: str, tmp_path: Path, *, max_height: int = 360, time
     tmp_path = Path(tmp_path)
     work = Path(tempfile.mkdtemp(prefix=f"{atomic.TMP_MARK}{video_id}-ytdlp-", dir=tmp_path.parent))
     try:
-        opts = ytdlp_options(str(work / f"{video_id}.%(ext)s"), max_height, timeout, retries)
+        opts = ytdlp_options(str(work / f"{video_id}.%(ext)s"), max_height, timeout, retries,
+                             cookies)
         with yt_dlp.YoutubeDL(opts) as ydl:
             ydl.download([f"https://www.youtube.com/watch?v={video_id}"])
         produced = work / f"{video_id}.mp4"
@@ -156,7 +162,7 @@ def ytdlp_download(video_id: str, tmp_path: Path, *, max_height: int = 360, time
 def default_downloader(params) -> Downloader:
     """The yt-dlp downloader configured from :class:`~pipeline.params.DownloadParams`."""
     return functools.partial(ytdlp_download, max_height=params.max_height, timeout=params.timeout,
-                             retries=params.retries)
+                             retries=params.retries, cookies=params.cookies)
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,10 +170,11 @@ def default_downloader(params) -> Downloader:
 
 
 def _message(error: BaseException) -> str:
-    """One clean line: yt-dlp's "ERROR: [youtube] <id>: " prefix and hints removed."""
+    """One clean line: yt-dlp's "ERROR: [youtube] <id>: " prefix and its "(caused by ...)"
+    repetition of the underlying error removed."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     text = re.sub(r"^(ERROR:\s*)?(\[[^\]]+\]\s*)?([A-Za-z0-9_-]{11}:\s*)?", "", text)
-    return text[:300]
+    return text.split(" (caused by ")[0][:300]
 
 
 def _chain(error: BaseException):

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from pipeline import atomic
 from pipeline.classes import normalise_class
@@ -225,16 +225,18 @@ def limit_per_key(entries, limit: int) -> list[ListEntry]:
     return out
 
 
-def load_entries(source: str, params) -> list[ListEntry]:
-    """The videos of ``source`` ("music21" or "music"): the solo list, plus the duet list when
-    ``params.duets``; ``params`` is a :class:`pipeline.params.DownloadParams`."""
+def load_lists(source: str, location: str, *, duets: bool = True, limit_per_class: int = 0,
+               timeout: float = 60.0) -> list[ListEntry]:
+    """The videos of ``source`` ("music21" or "music"): its solo list under ``location`` (a
+    directory or URL base, ``data.download.lists``), plus the duet list when ``duets``; the
+    first ``limit_per_class`` IDs of each class or duet pair (0 = all)."""
     if source not in SOLO_FILES:
         raise ValueError(f"data.source: {source!r} has no ID list (known: {', '.join(SOLO_FILES)})")
-    entries = read_list(params.lists, SOLO_FILES[source], "solo", params.timeout)
-    if params.duets:
-        entries += read_list(params.lists, DUET_FILE, "duet", params.timeout)
+    entries = read_list(location, SOLO_FILES[source], "solo", timeout)
+    if duets:
+        entries += read_list(location, DUET_FILE, "duet", timeout)
     check_unique(entries)
-    return limit_per_key(entries, params.limit_per_class)
+    return limit_per_key(entries, limit_per_class)
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,14 +258,10 @@ def write_list(path: str | Path, entries, version: float | None = None) -> None:
     atomic.write_text(path, json.dumps(to_json(entries, version), indent=4) + "\n")
 
 
-def write_lists(directory: str | Path, entries) -> list[Path]:
-    """Write the entries back into list files named like the ones they came from (so the
-    acquire stage keeps a copy of exactly the lists it used); returns the written paths."""
-    groups: dict[str, list[ListEntry]] = {}
-    for e in entries:
-        groups.setdefault(PurePosixPath(e.list_file.replace("\\", "/")).name, []).append(e)
-    paths = []
-    for name, group in groups.items():
-        paths.append(Path(directory) / name)
-        write_list(paths[-1], group)
-    return paths
+def as_list_files(entries, source: str) -> dict[str, dict]:
+    """``{file name: JSON object}`` of the entries, named like the canonical lists of
+    ``source`` (the acquire stage keeps a copy of exactly the lists it used in data/raw/lists)."""
+    solos = [e for e in entries if e.kind == "solo"]
+    duets = [e for e in entries if e.kind == "duet"]
+    out = {SOLO_FILES[source]: to_json(solos)} if solos else {}
+    return out | ({DUET_FILE: to_json(duets)} if duets else {})

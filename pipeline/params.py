@@ -204,6 +204,7 @@ class DownloadParams:
     backoff: float = rng(2.0, 0.0, 600.0)     # seconds, doubled after each failed attempt
     max_height: int = rng(360, 144, 2160)     # yt-dlp format cap (frames are resized to 224 anyway)
     timeout: float = rng(60.0, 1.0, 3600.0)   # socket timeout per request
+    cookies: str = ""  # Netscape cookies file for yt-dlp, for when YouTube asks to sign in
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yt_dlp
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
 from conftest import require_tools
@@ -235,11 +236,35 @@ def test_malformed_ids_are_refused_before_any_work(tmp_path, clips):
     assert rec.calls == []
 
 
-def test_ytdlp_options_cap_height_and_merge_to_mp4():
+def _fmt(fid, ext, height=None, vcodec="none", acodec="none"):
+    return dict(format_id=fid, ext=ext, height=height, vcodec=vcodec, acodec=acodec, url="u",
+                protocol="https")
+
+
+FORMATS = [_fmt("18", "mp4", 360, "avc1", "mp4a"), _fmt("137", "mp4", 1080, "avc1"),
+           _fmt("134", "mp4", 360, "avc1"), _fmt("243", "webm", 360, "vp9"),
+           _fmt("140", "m4a", acodec="mp4a")]
+
+
+@pytest.mark.parametrize("available, chosen", [
+    (FORMATS, "134+140"),                  # best mp4 video within the cap, plus audio
+    ([FORMATS[0], FORMATS[1]], "18"),      # a capped file with sound beats a bigger one
+    ([FORMATS[1], FORMATS[4]], "137+140"),  # nothing within the cap: the smallest there is
+])
+def test_ytdlp_format_is_capped_and_has_audio(available, chosen):
+    opts = download.ytdlp_options("/x/%(id)s.%(ext)s", 360, 30.0, 4)
+    select = yt_dlp.YoutubeDL(opts).build_format_selector(opts["format"])
+    picked = list(select({"formats": available, "has_merged_format": True,
+                          "incomplete_formats": False}))
+    assert picked[0]["format_id"] == chosen
+
+
+def test_ytdlp_options_merge_to_mp4_without_playlists():
     opts = download.ytdlp_options("/x/%(ext)s", 360, 30.0, 4)
-    assert "height<=360" in opts["format"] and "+ba" in opts["format"]
     assert (opts["merge_output_format"], opts["noplaylist"], opts["socket_timeout"],
             opts["retries"]) == ("mp4", True, 30.0, 4)
+    assert "cookiefile" not in opts
+    assert download.ytdlp_options("/x/%(ext)s", 360, 30.0, 4, "c.txt")["cookiefile"] == "c.txt"
 
 
 def test_default_downloader_leaves_nothing_behind_when_offline(tmp_path):

@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 
 from pipeline import lists
-from pipeline.lists import DUET_FILE, ListError, load_entries, read_list, write_list
-from pipeline.params import DownloadParams
+from pipeline.lists import DUET_FILE, ListError, load_lists, read_list, write_list
 
 DATA = Path(__file__).parent / "data" / "lists"
 
 
-def _params(location, **kw) -> DownloadParams:
-    return DownloadParams(lists=str(location), **kw)
+def _load(location, source: str = "music21", **kw):
+    return load_lists(source, str(location), **kw)
 
 
 def _write(tmp_path: Path, text: str, name: str = "MUSIC21_solo_videos.json") -> Path:
@@ -32,7 +31,7 @@ def _line_of(path: Path, needle: str) -> int:
 
 
 def test_fixture_lists_parse_with_official_class_spellings():
-    entries = load_entries("music21", _params(DATA))
+    entries = _load(DATA, "music21")
     assert len(entries) == 8 + 3
     by_id = {e.video_id: e for e in entries}
     assert by_id["bbbbbbbbbb1"].classes == ("acoustic_guitar",)
@@ -49,12 +48,12 @@ def test_entries_carry_the_line_of_their_id():
 
 
 def test_duets_are_left_out_when_not_asked_for():
-    entries = load_entries("music", _params(DATA, duets=False))
+    entries = _load(DATA, "music", duets=False)
     assert [e.video_id for e in entries] == ["aaaaaaaaaa1", "aaaaaaaaaa2", "bbbbbbbbbb1"]
 
 
 def test_limit_per_class_keeps_the_first_ids_of_each_key():
-    entries = load_entries("music21", _params(DATA, limit_per_class=1))
+    entries = _load(DATA, "music21", limit_per_class=1)
     assert [e.video_id for e in entries] == ["aaaaaaaaaa1", "bbbbbbbbbb1", "cccccccc_c1",
                                              "dddddddddd1", "eeeeeeeeee1"]
 
@@ -130,11 +129,11 @@ def test_id_in_a_solo_and_a_duet_list_is_an_error(tmp_path):
     _write(tmp_path, '{"videos": {"violin": ["aaaaaaaaaa1"]}}')
     _write(tmp_path, '{"videos": {"flute violin": ["aaaaaaaaaa1"]}}', DUET_FILE)
     with pytest.raises(ListError, match="also listed at"):
-        load_entries("music21", _params(tmp_path))
+        _load(tmp_path, "music21")
 
 
 def test_writer_round_trips(tmp_path):
-    entries = load_entries("music21", _params(DATA))
+    entries = _load(DATA, "music21")
     solos = [e for e in entries if e.kind == "solo"]
     write_list(tmp_path / "out.json", solos, version=2.0)
     back = read_list(str(tmp_path), "out.json", "solo")
@@ -142,11 +141,11 @@ def test_writer_round_trips(tmp_path):
     assert json.loads((tmp_path / "out.json").read_text())["version"] == 2.0
 
 
-def test_write_lists_keeps_the_source_file_names(tmp_path):
-    entries = load_entries("music21", _params(DATA, limit_per_class=1))
-    paths = lists.write_lists(tmp_path, entries)
-    assert sorted(p.name for p in paths) == sorted([DUET_FILE, "MUSIC21_solo_videos.json"])
-    again = load_entries("music21", _params(tmp_path))
+def test_list_files_are_named_like_the_canonical_ones(tmp_path):
+    entries = _load(DATA, "music21", limit_per_class=1)
+    for name, obj in lists.as_list_files(entries, "music21").items():
+        (tmp_path / name).write_text(json.dumps(obj))
+    again = _load(tmp_path, "music21")
     assert [(e.video_id, e.classes, e.kind) for e in again] == \
            [(e.video_id, e.classes, e.kind) for e in entries]
 
@@ -169,8 +168,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def test_lists_load_from_a_url_base(http_lists):
-    from_url = load_entries("music21", _params(http_lists, timeout=5.0))
-    from_dir = load_entries("music21", _params(DATA))
+    from_url = _load(http_lists, "music21", timeout=5.0)
+    from_dir = _load(DATA, "music21")
     assert [(e.video_id, e.classes, e.line) for e in from_url] == \
            [(e.video_id, e.classes, e.line) for e in from_dir]
     assert from_url[0].list_file == f"{http_lists}/MUSIC21_solo_videos.json"
@@ -193,7 +192,7 @@ def test_unreachable_url_names_the_url():
 
 
 def test_real_music21_lists_have_the_reference_counts(music_lists):
-    entries = load_entries("music21", _params(music_lists))
+    entries = _load(music_lists, "music21")
     solos = [e for e in entries if e.kind == "solo"]
     duets = [e for e in entries if e.kind == "duet"]
     assert (len(solos), len(duets)) == (1164, 149)
@@ -202,8 +201,8 @@ def test_real_music21_lists_have_the_reference_counts(music_lists):
 
 
 def test_real_music_list_is_the_11_class_subset(music_lists):
-    music21 = {e.video_id: e.classes for e in load_entries("music21", _params(music_lists))}
-    music = load_entries("music", _params(music_lists, duets=False))
+    music21 = {e.video_id: e.classes for e in _load(music_lists, "music21")}
+    music = _load(music_lists, "music", duets=False)
     assert len(music) == 536
     assert len({e.classes for e in music}) == 11
     assert all(music21[e.video_id] == e.classes for e in music)

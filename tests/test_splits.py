@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.classes import CLASSES
-from pipeline.lists import ListEntry, ListError, load_entries
-from pipeline.params import DownloadParams, SplitParams
+from pipeline.lists import ListEntry, ListError, load_lists
+from pipeline.params import SplitParams
 from pipeline.splits import assign_splits, read_official
 
 DATA = Path(__file__).parent / "data" / "lists"
@@ -84,7 +84,7 @@ def test_zero_fractions_put_everything_in_train():
 
 
 def test_official_test_list_is_the_test_split():
-    entries = load_entries("music21", DownloadParams(lists=str(DATA)))
+    entries = load_lists("music21", str(DATA))
     splits = assign_splits(entries, _official(val=0.2))
     assert {i for i, s in splits.items() if s == "test"} == {"aaaaaaaaaa2", "dddddddddd2"}
     assert set(splits) == {e.video_id for e in entries}
@@ -92,7 +92,7 @@ def test_official_test_list_is_the_test_split():
 
 
 def test_official_mode_never_puts_unlisted_ids_in_test():
-    entries = load_entries("music21", DownloadParams(lists=str(DATA)))
+    entries = load_lists("music21", str(DATA))
     listed = set(read_official(DATA / "official_train.csv")) | set(
         read_official(DATA / "official_test.csv"))
     for seed in range(5):
@@ -123,7 +123,7 @@ def test_id_in_both_official_lists_is_an_error(tmp_path):
 
 
 def test_real_official_split_reproduces_the_paper_test_set(music_lists):
-    entries = load_entries("music21", DownloadParams(lists=str(music_lists)))
+    entries = load_lists("music21", str(music_lists))
     params = SplitParams(mode="official", val=0.1,
                          official_train=str(music_lists / "tribert_music21_train.csv"),
                          official_test=str(music_lists / "tribert_music21_val.csv"))
@@ -135,6 +135,6 @@ def test_real_official_split_reproduces_the_paper_test_set(music_lists):
 
 
 def test_real_random_split_sizes(music_lists):
-    entries = load_entries("music21", DownloadParams(lists=str(music_lists)))
+    entries = load_lists("music21", str(music_lists))
     counts = Counter(assign_splits(entries, SplitParams()).values())
     assert (counts["train"], counts["val"], counts["test"]) == (919, 131, 263)
