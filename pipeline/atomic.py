@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 TMP_MARK = ".tmp-"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -31,6 +33,7 @@ def atomic_path(final: str | os.PathLike, suffix: str | None = None):
         yield tmp
         if tmp.is_dir():
             raise IsADirectoryError(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -92,7 +92,7 @@ def acquire_youtube(p, out: Path, ex) -> list[manifest.Row]:
 
     d = p.data.download
     entries = lists.load_lists(p.data.source, d.lists, duets=d.duets,
-                               limit_per_class=d.limit_per_class)
+                               limit_per_class=d.limit_per_class, timeout=d.timeout)
     _prune(out, {e.video_id for e in entries})
     for name, obj in lists.as_list_files(entries, p.data.source).items():
         atomic.write_json(out / "lists" / name, obj)
