@@ -411,20 +411,22 @@ def write_status(path, status_rows) -> None:
     atomic.write_text(path, buf.getvalue())
 
 
-def run(manifest_path, out_dir, p: DecodeParams, executor=None, progress: bool = True) -> dict:
-    """The decode stage: every ``ok`` manifest row -> clip windows in ``out_dir``'s shards, plus
-    ``status.csv`` (one row per manifest row) and ``summary.json``. Returns the summary."""
-    from pipeline import shards
+def decode_all(jobs: list[Job], p: DecodeParams, ex: ExecutorParams,
+               progress: bool = True) -> dict[str, dict]:
+    """Decode every job into its work item through the executor; video ID -> record."""
+    records = {}
+    for out in map_videos(partial(decode_item, p=p), jobs, backend=ex.backend, jobs=ex.jobs,
+                          ray_address=ex.ray_address, desc="decode", progress=progress):
+        if isinstance(out, Failure):
+            records[out.item.video_id] = {"status": "failed", "reason": out.error}
+        else:
+            records[out["video_id"]] = out
+    return records
 
-    ex = executor or ExecutorParams()
-    manifest_path, out_dir = Path(manifest_path), Path(out_dir)
+
+def plan(manifest_path: Path, work: Path):
+    """Manifest rows by ID, records of rows that will not be decoded, and the decode jobs."""
     rows = {r.video_id: r for r in manifest.read(manifest_path)}
-    phash = params_hash(p)
-    work = out_dir / ".work" / phash
-    work.mkdir(parents=True, exist_ok=True)
-    atomic.clean_temporaries(out_dir)
-    atomic.clean_temporaries(work)
-
     records = {vid: {"status": "absent", "reason": f"manifest status {r.status}: {r.reason}"}
                for vid, r in rows.items() if not r.ok}
     jobs = []
@@ -435,24 +437,15 @@ def run(manifest_path, out_dir, p: DecodeParams, executor=None, progress: bool =
             records[vid] = {"status": "skipped", "reason": "manifest row has no video path"}
             continue
         jobs.append(Job(vid, str(manifest_path.parent / r.video), str(work)))
-    for out in map_videos(partial(decode_item, p=p), jobs, backend=ex.backend, jobs=ex.jobs,
-                          ray_address=ex.ray_address, desc="decode", progress=progress):
-        if isinstance(out, Failure):
-            records[out.item.video_id] = {"status": "failed", "reason": out.error}
-        else:
-            records[out["video_id"]] = out
+    return rows, records, jobs
 
-    ok = [(rows[v], records[v]["clips"]) for v in sorted(records)
-          if records[v]["status"] == "ok"]
-    names = assemble(ok, work, out_dir, p, phash)
-    for stale in shards.list_shards(out_dir):
-        if stale.name not in names:
-            stale.unlink()
-    write_status(out_dir / "status.csv", [_status_row(rows[v], rec) for v, rec in records.items()])
+
+def summarise(rows, records, ok, names, phash) -> dict:
+    """The stage's summary.json content."""
     clips = Counter()
     for row, n in ok:
         clips[row.split or "none"] += n
-    summary = {
+    return {
         "params_hash": phash, "manifest_rows": len(rows), "decoded": len(ok),
         "skipped": dict(Counter(rec["reason"].split(":")[0] for rec in records.values()
                                 if rec["status"] == "skipped")),
@@ -461,6 +454,29 @@ def run(manifest_path, out_dir, p: DecodeParams, executor=None, progress: bool =
         "clips": dict(sorted(clips.items())), "shards": len(names),
         "video_seconds": round(sum(records[r.video_id]["duration"] for r, _ in ok), 3),
     }
+
+
+def run(manifest_path, out_dir, p: DecodeParams, executor=None, progress: bool = True) -> dict:
+    """The decode stage: every ``ok`` manifest row -> clip windows in ``out_dir``'s shards, plus
+    ``status.csv`` (one row per manifest row) and ``summary.json``. Returns the summary."""
+    from pipeline import shards
+
+    manifest_path, out_dir = Path(manifest_path), Path(out_dir)
+    phash = params_hash(p)
+    work = out_dir / ".work" / phash
+    work.mkdir(parents=True, exist_ok=True)
+    atomic.clean_temporaries(out_dir)
+    atomic.clean_temporaries(work)
+    rows, records, jobs = plan(manifest_path, work)
+    records.update(decode_all(jobs, p, executor or ExecutorParams(), progress))
+    ok = [(rows[v], records[v]["clips"]) for v in sorted(records)
+          if records[v]["status"] == "ok"]
+    names = assemble(ok, work, out_dir, p, phash)
+    for stale in shards.list_shards(out_dir):
+        if stale.name not in names:
+            stale.unlink()
+    write_status(out_dir / "status.csv", [_status_row(rows[v], rec) for v, rec in records.items()])
+    summary = summarise(rows, records, ok, names, phash)
     atomic.write_json(out_dir / "summary.json", summary)
     shutil.rmtree(out_dir / ".work", ignore_errors=True)
     return summary
