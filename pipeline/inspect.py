@@ -96,9 +96,10 @@ def summarise(paths) -> str:
     for path in paths:
         with h5py.File(path, "r") as f:
             labels = f["label"][()]
-            for c in np.nonzero(labels)[1]:
-                per_class[CLASSES[c]] += 1
-            per_split.update(s.decode() or "none" for s in f["split"][()])
+            splits = [s.decode() or "none" for s in f["split"][()]]
+            for r, c in zip(*np.nonzero(labels)):
+                per_class[CLASSES[c], splits[r]] += 1
+            per_split.update(splits)
             videos.update(v.decode() for v in f["video_id"][()])
             seconds += float((f["end"][()] - f["start"][()]).sum())
             n += labels.shape[0]
@@ -109,8 +110,10 @@ def summarise(paths) -> str:
     lines = [f"{len(paths)} shard(s), {n} clips from {len(videos)} videos, "
              f"{seconds:.1f} s of clip audio ({seconds / max(n, 1):.2f} s per clip)",
              "clips per split: " + ", ".join(f"{k} {v}" for k, v in sorted(per_split.items())),
-             "clips per class:"]
-    lines += [f"  {c:<16} {per_class[c]:>6}" for c in CLASSES if per_class[c]]
+             "clips per class and split:",
+             f"  {'class':<16}" + "".join(f"{k:>7}" for k in sorted(per_split))]
+    lines += [f"  {c:<16}" + "".join(f"{per_class[c, k]:>7}" for k in sorted(per_split))
+              for c in CLASSES if any(per_class[c, k] for k in per_split)]
     lines.append("datasets (per clip shape, dtype, compression):")
     lines += [f"  {k:<13} {str(s):<22} {str(d):<8} {c}" for k, (s, d, c) in layout.items()]
     lines.append("attributes:")
