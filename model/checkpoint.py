@@ -1,0 +1,75 @@
+"""The model package: class name, constructor arguments and weights, so evaluation and
+separation rebuild the model with no config (demucs' states.py pattern).
+
+A package holds only plain data (str, int, float, bool, lists, tuples, dicts) and tensors, so
+it loads with ``torch.load(weights_only=True)``: a checkpoint file cannot run code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipeline.atomic import atomic_path
+
+FORMAT = 1
+
+
+def model_classes() -> dict[str, type[nn.Module]]:
+    from model.sop import SoundOfPixels
+    from model.tribert import TriBERT
+    return {"TriBERT": TriBERT, "SoundOfPixels": SoundOfPixels}
+
+
+def package(model: nn.Module) -> dict:
+    """{"format", "class", "kwargs", "state_dict"} of a model built by this package."""
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    name = type(model).__name__
+    if name not in model_classes():
+        raise TypeError(f"cannot package a {name}: not one of {sorted(model_classes())}")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {"format": FORMAT, "class": name, "kwargs": dict(model.init_kwargs),
+            "state_dict": state}
+
+
+def from_package(pkg: dict) -> nn.Module:
+    """Rebuild the model of a package and load its weights."""
+    if not isinstance(pkg, dict) or pkg.get("format") != FORMAT:
+        raise ValueError(f"not a model package (format {FORMAT}): keys {sorted(pkg)[:6] if isinstance(pkg, dict) else type(pkg).__name__}")
+    classes = model_classes()
+    if pkg["class"] not in classes:
+        raise ValueError(f"unknown model class {pkg['class']!r} (known: {sorted(classes)})")
+    model = classes[pkg["class"]](**pkg["kwargs"])
+    load_weights(model, pkg)
+    return model
+
+
+def load_weights(model: nn.Module, pkg: dict) -> None:
+    """Load a package's weights into ``model`` (same class and constructor arguments)."""
+    model = getattr(model, "module", model)
+    if pkg["class"] != type(model).__name__ or pkg["kwargs"] != model.init_kwargs:
+        raise ValueError(f"package holds a {pkg['class']}({pkg['kwargs']}), not this "
+                         f"{type(model).__name__}({model.init_kwargs})")
+    model.load_state_dict(pkg["state_dict"], strict=True)
+
+
+def save(path: str | Path, model: nn.Module) -> None:
+    """Write ``model``'s package to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(package(model), tmp)
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the model saved at ``path`` (``weights_only=True``)."""
+    path = Path(path)
+    try:
+        pkg = torch.load(path, map_location=map_location, weights_only=True)
+    except (OSError, RuntimeError) as e:
+        raise ValueError(f"{path}: cannot read model package: {e}") from None
+    if isinstance(pkg, dict) and "format" not in pkg and isinstance(pkg.get("model"), dict):
+        pkg = pkg["model"]  # a training checkpoint (model/solver.py) holds the package here
+    try:
+        return from_package(pkg)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None

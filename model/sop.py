@@ -1,0 +1,89 @@
+"""The Sound-of-Pixels baseline (Zhao et al. 2018; hangzhaomit/Sound-of-Pixels) for the paper's
+Table 1: a dilated ResNet-18 frames network -> K channels (spatial and temporal max-pool,
+sigmoid), a U-Net7 audio network -> K channels, and a linear (inner-product) synthesizer. Same
+forward interface as :class:`model.tribert.TriBERT` (pose inputs are ignored)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from model.backbone import make_backbone
+from model.summary import format_table, param_table
+from model.tribert import check_inputs
+from model.unet import down, up
+
+
+class FramesNet(nn.Module):
+    """Frames (M, T, 3, H, W) -> K visual channels (M, K) in (0, 1)."""
+
+    def __init__(self, backbone: str, channels: int, image_size: int):
+        super().__init__()
+        self.backbone = make_backbone(backbone, dilate_last=True)
+        self.conv = nn.Conv2d(self.backbone.out_channels, channels, 3, padding=1)
+        self.image_size = image_size
+
+    def forward(self, frames):
+        M, T, C, H, W = frames.shape
+        x = frames.reshape(M * T, C, H, W)
+        if (H, W) != (self.image_size, self.image_size):
+            x = nn.functional.interpolate(x, size=(self.image_size,) * 2, mode="bilinear",
+                                          align_corners=False, antialias=True)
+        x = self.conv(self.backbone(x.contiguous(memory_format=torch.channels_last)))
+        x = x.amax(dim=(2, 3)).reshape(M, T, -1).amax(dim=1)              # (M, K)
+        return torch.sigmoid(x)
+
+
+class AudioUNet(nn.Module):
+    """SoP's U-Net (``unet7`` at depth 7): log spectrogram (B, 1, F, T) -> K channels
+    (B, K, F, T). Input BatchNorm, 4x4 stride-2 downs, [upsample, 3x3 conv] ups, plain skips."""
+
+    def __init__(self, depth: int, channels: int, max_channels: int, out_channels: int):
+        super().__init__()
+        widths = [min(channels * 2 ** i, max_channels) for i in range(depth)]
+        self.norm = nn.BatchNorm2d(1)
+        self.downs = nn.ModuleList(down(cin, cout, i == 0) for i, (cin, cout)
+                                   in enumerate(zip([1] + widths[:-1], widths)))
+        ins = [widths[-1]] + [2 * w for w in reversed(widths[:-1])]
+        outs = list(reversed(widths[:-1])) + [out_channels]
+        self.ups = nn.ModuleList(up(cin, cout, i == depth - 1)
+                                 for i, (cin, cout) in enumerate(zip(ins, outs)))
+
+    def forward(self, spec):
+        x = self.norm(spec).contiguous(memory_format=torch.channels_last)
+        skips = []
+        for d in self.downs:
+            x = d(x)
+            skips.append(x)
+        x = skips.pop()
+        for u in self.ups[:-1]:
+            x = torch.cat([u(x), skips.pop()], dim=1)
+        return self.ups[-1](x)
+
+
+class SoundOfPixels(nn.Module):
+    """Sound-of-Pixels. Inputs as :class:`~model.tribert.TriBERT`; outputs ``mask_logits``
+    (B, N, 256, 256) and ``fused`` (B, N, K) (the visual channels)."""
+
+    def __init__(self, *, backbone: str = "resnet18", image_size: int = 224,
+                 sop_channels: int = 32, unet_depth: int = 7, unet_channels: int = 64,
+                 unet_max_channels: int = 512, frames: int = 3, persons: int = 2):
+        init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__()
+        self.init_kwargs = init_kwargs
+        self.frames, self.persons = frames, persons
+        self.frames_net = FramesNet(backbone, sop_channels, image_size)
+        self.sound_net = AudioUNet(unet_depth, unet_channels, unet_max_channels, sop_channels)
+        # linear synthesizer: mask = sum_k v_k * scale_k * a_k + bias
+        self.scale = nn.Parameter(torch.ones(sop_channels))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch: dict) -> dict:
+        B, N = check_inputs(batch, self.frames, self.persons)
+        visual = self.frames_net(batch["frames"].reshape(B * N, *batch["frames"].shape[2:]))
+        visual = visual.reshape(B, N, -1)                                    # (B, N, K)
+        audio = self.sound_net(batch["log_mag_mix"])                         # (B, K, F, T)
+        mask_logits = torch.einsum("bnk,bkft->bnft", visual * self.scale, audio) + self.bias
+        return {"mask_logits": mask_logits, "fused": visual}
+
+    def __repr__(self):
+        return format_table(type(self).__name__, param_table(self))

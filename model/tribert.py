@@ -1,0 +1,169 @@
+"""TriBERT (Rahman et al., NeurIPS 2021): vision, pose and audio streams with tri-modal
+co-attention, weakly-supervised classification heads and an attention U-Net for separation.
+
+The model takes a batch of mixtures of N sources. Source n's mask is predicted from the visual
+frames and pose of video n and the audio of the mixture (mix-and-separate, paper 3.2.1), exactly
+as running the model once per source does; batching the sources lets the mixture's audio network
+and U-Net encoder run once per mixture and all frames go through the backbone as one batch.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from model.backbone import make_backbone
+from model.embeddings import AudioEmbedding, PoseEmbedding, TokenMasking
+from model.encoder import STREAMS, TriBERTEncoder
+from model.heads import AudioClassifier, SOSPooler, WSDDNHead, fuse
+from model.summary import count, format_table, param_table
+from model.unet import AttentionUNet
+from model.visual import VisualTokenizer
+
+
+def check_inputs(batch: dict, frames: int, persons: int) -> tuple[int, int]:
+    """Assert the input contract (see :class:`TriBERT`); returns (B, N)."""
+    B, N, T, C, H, W = batch["frames"].shape
+    assert (T, C) == (frames, 3), f"frames: expected (B, N, {frames}, 3, H, W), got {tuple(batch['frames'].shape)}"
+    if "pose" in batch:
+        assert batch["pose"].shape[:4] == (B, N, T, persons), \
+            f"pose: expected (B, N, {T}, {persons}, C, V), got {tuple(batch['pose'].shape)}"
+        assert batch["boxes"].shape == (B, N, T, persons, 5), f"boxes: {tuple(batch['boxes'].shape)}"
+        assert batch["absent"].shape == (B, N, T, persons) and batch["absent"].dtype == torch.bool, \
+            f"absent: expected bool (B, N, T, P), got {batch['absent'].dtype} {tuple(batch['absent'].shape)}"
+    assert batch["log_mag_mix"].shape == (B, 1, 256, 256), \
+        f"log_mag_mix: expected (B, 1, 256, 256), got {tuple(batch['log_mag_mix'].shape)}"
+    return B, N
+
+
+class TriBERT(nn.Module):
+    """TriBERT (paper section 3.2, Fig. 1).
+
+    Args (grouped as in the paper):
+        # Visual (Fig. 2): backbone, image_size, hidden_visual
+        # Pose: hidden_pose, pose_channels, pose_joints, persons (tokens per frame)
+        # Audio: hidden_audio, vggish_channels
+        # Transformer: hidden_coattention, heads, ffn, layers, dropout, coattention (mode),
+          temporal_pos_emb, frames, mask_rate
+        # Heads and separation: num_classes, fusion, unet_depth, unet_channels, unet_max_channels
+
+    Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float normalised; ``pose`` (B, N, T, P, 256, 68)
+    ST-GCN features; ``boxes`` (B, N, T, P, 5); ``absent`` (B, N, T, P) bool;
+    ``log_mag_mix`` (B, 1, 256, 256) log of the warped mixture magnitude.
+
+    Outputs (a dict): ``mask_logits`` (B, N, 256, 256); ``visual_scores``, ``pose_scores``
+    (B, N, C) WSDDN scores in [0, 1]; ``audio_logits`` (B, N, C); ``frame_scores``
+    (B, N, T, C) the segmentation network's class scores; ``fused`` (B, N, F); ``tokens`` and
+    ``inputs`` {stream: (B, N, L, d)} the final and the pre-transformer token sequences
+    (retrieval embeddings).
+    """
+
+    def __init__(self, *, backbone: str = "resnet50", image_size: int = 224,
+                 hidden_visual: int = 1024, hidden_pose: int = 1024, hidden_audio: int = 512,
+                 hidden_coattention: int = 512, heads: int = 8, ffn: int = 1024, layers: int = 6,
+                 dropout: float = 0.1, vggish_channels=(64, 128, 256, 256, 512, 512, 512),
+                 unet_depth: int = 7, unet_channels: int = 64, unet_max_channels: int = 512,
+                 coattention: str = "concat_features", fusion: str = "concat",
+                 mask_rate: float = 0.15, temporal_pos_emb: bool = False, num_classes: int = 21,
+                 frames: int = 3, persons: int = 2, pose_channels: int = 256,
+                 pose_joints: int = 68):
+        init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__()
+        self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
+        self.frames, self.persons, self.fusion = frames, persons, fusion
+        dims = {"visual": hidden_visual, "pose": hidden_pose, "audio": hidden_audio}
+        # Visual, pose and audio tokens
+        self.visual = VisualTokenizer(make_backbone(backbone), hidden_visual, num_classes,
+                                      persons, image_size)
+        self.pose_embedding = PoseEmbedding(pose_channels, pose_joints, hidden_pose, dropout)
+        self.audio_embedding = AudioEmbedding(tuple(vggish_channels), hidden_audio, dropout)
+        self.sos = nn.ParameterDict({s: nn.Parameter(torch.randn(dims[s]) * 0.02) for s in STREAMS})
+        self.visual_masking = TokenMasking(hidden_visual, mask_rate)
+        self.pose_masking = TokenMasking(hidden_pose, mask_rate)
+        self.positions = nn.ParameterDict(
+            {s: nn.Parameter(torch.randn(frames + 1, dims[s]) * 0.02) for s in STREAMS}
+        ) if temporal_pos_emb else None
+        # Transformer
+        self.encoder = TriBERTEncoder(dims, hidden_coattention, heads, ffn, layers, dropout,
+                                      coattention)
+        # Heads
+        self.visual_head = WSDDNHead(hidden_visual, num_classes)
+        self.pose_head = WSDDNHead(hidden_pose, num_classes)
+        self.audio_head = AudioClassifier(hidden_audio, num_classes)
+        self.poolers = nn.ModuleDict({s: SOSPooler(dims[s], hidden_coattention) for s in STREAMS})
+        fused = 3 * hidden_coattention if fusion == "concat" else hidden_coattention
+        # Separation
+        self.unet = AttentionUNet(unet_depth, unet_channels, unet_max_channels, fused)
+
+    def tokenize(self, batch: dict) -> tuple[dict, dict, dict, torch.Tensor]:
+        """Inputs -> tokens {stream: (M, L, d)} with M = B * N and L = 1 + T * P (SOS first),
+        valid {stream: (M, L)}, masked {stream: (M, L)}, frame class scores (M, T, C)."""
+        B, N = check_inputs(batch, self.frames, self.persons)
+        T, P = self.frames, self.persons
+        M = B * N
+        frames = batch["frames"].reshape(M * T, *batch["frames"].shape[3:])
+        with torch.profiler.record_function("tribert.visual"):
+            v, frame_scores = self.visual(frames)                       # (M*T, P, Dv), (M*T, C)
+        v = v.reshape(M, T * P, -1)
+        with torch.profiler.record_function("tribert.pose"):
+            absent = batch["absent"].reshape(M, T, P)
+            p = self.pose_embedding(batch["pose"].reshape(M, T, P, *batch["pose"].shape[4:]),
+                                    batch["boxes"].reshape(M, T, P, 5), absent)
+        p = p.reshape(M, T * P, -1)
+        with torch.profiler.record_function("tribert.audio"):
+            a = self.audio_embedding(batch["log_mag_mix"])               # (B, Da), once per mixture
+        a = a.repeat_interleave(N, dim=0)[:, None, :].expand(M, T * P, a.shape[1])
+        ones = torch.ones(M, T * P, dtype=torch.bool, device=v.device)
+        valid = {"visual": ones, "pose": ~absent.reshape(M, T * P), "audio": ones}
+        v, v_masked = self.visual_masking(v, valid["visual"])
+        p, p_masked = self.pose_masking(p, valid["pose"])
+        tokens = {"visual": v, "pose": p, "audio": a}
+        masked = {"visual": v_masked, "pose": p_masked, "audio": torch.zeros_like(ones)}
+        sos_valid = torch.ones(M, 1, dtype=torch.bool, device=v.device)
+        for s in STREAMS:
+            sos = self.sos[s].to(tokens[s].dtype).expand(M, 1, -1)
+            tokens[s] = torch.cat([sos, tokens[s]], dim=1)                # (M, 1 + T*P, d)
+            valid[s] = torch.cat([sos_valid, valid[s]], dim=1)
+            masked[s] = torch.cat([~sos_valid, masked[s]], dim=1)
+            if self.positions is not None:
+                frame_of_token = torch.arange(T + 1, device=v.device).repeat_interleave(
+                    torch.tensor([1] + [P] * T, device=v.device))
+                tokens[s] = tokens[s] + self.positions[s][frame_of_token]
+        return tokens, valid, masked, frame_scores.reshape(M, T, -1)
+
+    def forward(self, batch: dict) -> dict:
+        B, N = check_inputs(batch, self.frames, self.persons)
+        inputs, valid, masked, frame_scores = self.tokenize(batch)
+        with torch.profiler.record_function("tribert.encoder"):
+            tokens = self.encoder(inputs, valid)
+        with torch.profiler.record_function("tribert.heads"):
+            region = {s: valid[s][:, 1:] & ~masked[s][:, 1:] for s in ("visual", "pose")}
+            visual_scores = self.visual_head(tokens["visual"][:, 1:], region["visual"])
+            pose_scores = self.pose_head(tokens["pose"][:, 1:], region["pose"])
+            audio_logits = self.audio_head(tokens["audio"])
+            fused = fuse([self.poolers[s](tokens[s]) for s in STREAMS], self.fusion)
+        with torch.profiler.record_function("tribert.unet"):
+            feats = self.unet.encode(batch["log_mag_mix"])
+            mask_logits = self.unet.decode(feats, fused.reshape(B, N, -1))
+        per_source = lambda x: x.reshape(B, N, *x.shape[1:])  # noqa: E731
+        return {
+            "mask_logits": mask_logits,                                    # (B, N, 256, 256)
+            "visual_scores": per_source(visual_scores),                    # (B, N, C)
+            "pose_scores": per_source(pose_scores),
+            "audio_logits": per_source(audio_logits),
+            "frame_scores": per_source(frame_scores),                      # (B, N, T, C)
+            "fused": per_source(fused),
+            "tokens": {s: per_source(t) for s, t in tokens.items()},
+            "inputs": {s: per_source(t) for s, t in inputs.items()},
+        }
+
+    def parameter_counts(self) -> dict[str, int]:
+        """{component: parameters}, the encoder split into co- and self-attention layers."""
+        table = param_table(self, expand=("visual", "audio_embedding"))
+        at = list(table).index("encoder")
+        items = list(table.items())
+        split = [("encoder.co_attention", count(nn.ModuleList(self.encoder.blocks[0::2]))),
+                 ("encoder.self_attention", count(nn.ModuleList(self.encoder.blocks[1::2])))]
+        return dict(items[:at] + split + items[at + 1:])
+
+    def __repr__(self):
+        return format_table(type(self).__name__, self.parameter_counts())

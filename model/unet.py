@@ -1,0 +1,126 @@
+"""The separation network: an attention U-Net with attention-gated skips (Oktay et al. 2018) and
+a self-guided attention fusion of the audio-visual-pose feature at the bottleneck (paper 3.2.1,
+"Multi-modal Sound Source Separation"; Music Gesture's early fusion; REFERENCE.md).
+
+Levels follow the paper's text, "7 convolutions and 7 de-convolutions with skip connections":
+one 4x4 stride-2 convolution per down level and one [upsample, 3x3 convolution] per up level,
+as in Sound-of-Pixels' U-Net7, whose skips here pass through attention gates. (The official code
+builds 4 levels of Oktay's double-3x3 blocks whatever its depth setting says; see the README.)
+The depth is a parameter. The encoder depends only on the mixture, so it runs once per mixture
+and its features are shared by the N sources' decoders.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def down(cin: int, cout: int, outermost: bool) -> nn.Sequential:
+    """[LeakyReLU(0.2)], 4x4 stride-2 conv, [BatchNorm]: (B, cin, H, W) -> (B, cout, H/2, W/2)."""
+    if outermost:
+        return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False))
+    return nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(cin, cout, 4, 2, 1, bias=False),
+                         nn.BatchNorm2d(cout))
+
+
+def up(cin: int, cout: int, outermost: bool) -> nn.Sequential:
+    """ReLU, 2x bilinear upsample, 3x3 conv, [BatchNorm]: (B, cin, H, W) -> (B, cout, 2H, 2W)."""
+    mods = [nn.ReLU(), nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(cin, cout, 3, padding=1, bias=outermost)]
+    return nn.Sequential(*mods) if outermost else nn.Sequential(*mods, nn.BatchNorm2d(cout))
+
+
+class AttentionGate(nn.Module):
+    """Additive attention gate on a skip connection (Oktay 2018, Fig. 2):
+    x * sigmoid(psi(relu(W_g g + W_x x))).
+
+    Shape: g (B, Fg, H, W) gating signal, x (B, Fl, H, W) skip -> (B, Fl, H, W).
+    """
+
+    def __init__(self, f_g: int, f_l: int, f_int: int):
+        super().__init__()
+        self.w_g = nn.Sequential(nn.Conv2d(f_g, f_int, 1), nn.BatchNorm2d(f_int))
+        self.w_x = nn.Sequential(nn.Conv2d(f_l, f_int, 1), nn.BatchNorm2d(f_int))
+        self.psi = nn.Sequential(nn.Conv2d(f_int, 1, 1), nn.BatchNorm2d(1), nn.Sigmoid())
+
+    def forward(self, g, x):
+        assert g.shape[2:] == x.shape[2:], (g.shape, x.shape)
+        return x * self.psi(F.relu(self.w_g(g) + self.w_x(x)))
+
+
+class SelfGuidedFusion(nn.Module):
+    """Fuse a feature vector v into the bottleneck a (Music Gesture's self-guided attention):
+    h = softmax(a . v) v + a with the softmax over channels at each position (the official code
+    normalises over channels), then z = MLP(h) + h with a per-position two-layer MLP.
+
+    Shape: a (B, D, h, w), v (B, D) -> (B, D, h, w).
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Conv2d(dim, dim, 1), nn.ReLU(), nn.Conv2d(dim, dim, 1))
+
+    def forward(self, a, v):
+        B, D, h, w = a.shape
+        assert v.shape == (B, D), f"fused feature: expected {(B, D)}, got {tuple(v.shape)}"
+        v = v[:, :, None, None]
+        hid = torch.softmax(a * v, dim=1) * v + a
+        return self.mlp(hid) + hid
+
+
+class AttentionUNet(nn.Module):
+    """Log mixture spectrogram + a per-source feature -> that source's mask logits.
+
+    Args:
+        depth: down levels (= up levels); 7 in the paper (256 bins -> 2 at the bottleneck).
+        channels: channels of the first level; doubled per level up to ``max_channels``.
+        bottleneck: channels at the bottleneck = the fused feature's size.
+
+    Shape: spec (B, 1, F, T), feature (B, N, bottleneck) -> mask logits (B, N, F, T).
+    """
+
+    def __init__(self, depth: int, channels: int, max_channels: int, bottleneck: int):
+        super().__init__()
+        widths = [min(channels * 2 ** i, max_channels) for i in range(depth)]
+        self.depth = depth
+        self.downs = nn.ModuleList(down(cin, cout, i == 0) for i, (cin, cout)
+                                   in enumerate(zip([1] + widths[:-1], widths)))
+        self.bottleneck = nn.Sequential(nn.Conv2d(widths[-1], bottleneck, 1, bias=False),
+                                        nn.BatchNorm2d(bottleneck), nn.ReLU())
+        self.fusion = SelfGuidedFusion(bottleneck)
+        # each up level takes the level below (the bottleneck, or twice the skip's width after
+        # the skip concatenation) to the next skip's width; the outermost outputs mask logits
+        ins = [bottleneck] + [2 * w for w in reversed(widths[:-1])]
+        outs = list(reversed(widths[:-1])) + [1]
+        self.ups = nn.ModuleList(up(cin, cout, i == depth - 1)
+                                 for i, (cin, cout) in enumerate(zip(ins, outs)))
+        self.gates = nn.ModuleList(AttentionGate(w, w, max(1, w // 2))
+                                   for w in reversed(widths[:-1]))
+
+    def encode(self, spec: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 1, F, T) -> the outputs of every down level, the bottleneck last."""
+        B, C, Fq, T = spec.shape
+        assert C == 1 and Fq % 2 ** self.depth == 0 and T % 2 ** self.depth == 0, \
+            f"spectrogram {tuple(spec.shape)} does not fit depth {self.depth}"
+        x = spec.contiguous(memory_format=torch.channels_last)
+        feats = []
+        for d in self.downs:
+            x = d(x)
+            feats.append(x)
+        return feats[:-1] + [self.bottleneck(x)]
+
+    def decode(self, feats: list[torch.Tensor], feature: torch.Tensor) -> torch.Tensor:
+        """Encoder outputs of B mixtures + features (B, N, D) -> mask logits (B, N, F, T)."""
+        B, N, D = feature.shape
+        # share the mixture's encoder output among its N sources: (B, ...) -> (B * N, ...)
+        feats = [f.repeat_interleave(N, dim=0) for f in feats]
+        x = self.fusion(feats[-1], feature.reshape(B * N, D))
+        for up_, gate, skip in zip(self.ups, self.gates, reversed(feats[:-1])):
+            x = up_(x)
+            x = torch.cat([x, gate(x, skip)], dim=1)
+        out = self.ups[-1](x)                                              # (B * N, 1, F, T)
+        return out.reshape(B, N, *out.shape[2:])
+
+    def forward(self, spec, feature):
+        return self.decode(self.encode(spec), feature)
