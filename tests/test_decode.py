@@ -176,3 +176,47 @@ def test_stage_killed_mid_run_completes_with_nothing_lost_or_duplicated(videos, 
     assert again == ref
     assert _shard_bytes(out) == _shard_bytes(tmp_path / "ref")
     assert not (out / ".work").exists() and not list(out.glob(".tmp-*"))
+
+
+def test_complete_work_items_are_reused_and_stale_ones_redone(videos, tmp_path):
+    src = tmp_path / "v.mp4"
+    src.write_bytes(videos["odd"].read_bytes())
+    job = decode.Job("vid00000001", str(src), str(tmp_path / "work"))
+    first = decode.decode_item(job, DecodeParams())
+    npz = tmp_path / "work" / "vid00000001.npz"
+    stamp = npz.stat().st_mtime_ns
+    assert decode.decode_item(job, DecodeParams()) == first
+    assert npz.stat().st_mtime_ns == stamp           # reused, not decoded again
+    os.utime(src, ns=(stamp + 10**9, stamp + 10**9))  # the source changed
+    assert decode.decode_item(job, DecodeParams())["source"] != first["source"]
+    assert npz.stat().st_mtime_ns != stamp
+
+
+def test_stage_command_writes_outputs_and_applies_overrides(videos, tmp_path):
+    from click.testing import CliRunner
+
+    from stages.decode import main
+
+    m = write_manifest(tmp_path, videos, ["odd", "noaudio"])
+    params = tmp_path / "params.yaml"
+    params.write_text("decode:\n  window_stride: 1.0\nexecutor:\n  jobs: 1\n")
+    r = CliRunner().invoke(main, ["--params", str(params), "--manifest", str(m), "--out",
+                                  str(tmp_path / "clips"), "--no-progress",
+                                  "--set", "decode.max_windows=1"])
+    assert r.exit_code == 0, r.output
+    assert "1 of 3 videos -> 1 clips in 1 shards" in r.output
+    assert (tmp_path / "clips" / "summary.json").exists()
+    bad = CliRunner().invoke(main, ["--params", str(params), "--manifest", str(m),
+                                    "--set", "decode.fps=0"])
+    assert bad.exit_code != 0 and "decode.fps" in bad.output
+
+
+def test_rerun_with_new_params_prunes_stale_shards(videos, tmp_path):
+    m = write_manifest(tmp_path, videos, ["ok"])
+    out = tmp_path / "clips"
+    decode.run(m, out, DecodeParams(max_clips_per_shard=1), progress=False)
+    assert len(list(out.glob("shard-*.h5"))) == 3
+    (out / ".tmp-shard-0000-x.h5").write_bytes(b"left by a killed run")
+    decode.run(m, out, DecodeParams(max_clips_per_shard=8), progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["shard-0000.h5", "status.csv",
+                                                      "summary.json"]
