@@ -340,12 +340,11 @@ def _sax(cv, g, col):
 
 
 def _bassoon(cv, g, col):
-    m, u = g["mouth"], g["dir"]
-    off = _p(u) * 4.0
-    top, boot = m - u * 24 + off, m + u * 40 + off
-    cv.line(top, boot, col, 3.6)
+    a, u = g["anchor"], g["dir"]
+    top = a + u * g["length"]
+    cv.line(a, top, col, 3.6)
     cv.circle(top, 1.9, LIGHT)
-    cv.line(m, m + u * 6 + off, METAL, 0.6)
+    cv.line(g["mouth"], a + u * 44.0, METAL, 0.6)
 
 
 def _trumpet(cv, g, col):

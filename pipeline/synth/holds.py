@@ -217,37 +217,39 @@ def hold_accordion(sig, t):
 
 # ---------------------------------------------------------------------------------- winds
 
-WINDS = {  # instrument axis from the mouth (points along the tube), left/right hand at (s, side)
-    "wind_flute": ((-1.0, 0.06), 42.0, (10.0, 2.0), (26.0, 2.0)),
-    "wind_clarinet": ((0.03, 1.0), 35.0, (11.0, 1.5), (23.0, 1.5)),
-    "wind_sax": ((0.12, 1.0), 30.0, (10.0, -3.0), (22.0, -3.0)),
-    "wind_bassoon": ((-0.27, 1.0), 10.0, (18.0, 2.0), (32.0, 2.0)),
-    "wind_trumpet": ((-1.0, 0.45), 24.0, (12.0, -3.0), (9.0, 3.0)),
-    "wind_tuba": ((-0.1, 1.0), 16.0, (24.0, 10.0), (22.0, -9.0)),
-    "wind_bagpipe": ((0.05, 1.0), 36.0, (12.0, 1.0), (26.0, 1.0)),
+WINDS = {  # tube direction, tube length, its anchor relative to the mouth, and the left/right
+    # hand at (distance along the tube from the anchor, distance across it)
+    "wind_flute": ((-1.0, 0.06), 42.0, (0.0, 0.0), (10.0, 2.0), (26.0, 2.0)),
+    "wind_clarinet": ((0.03, 1.0), 35.0, (0.0, 0.0), (11.0, 1.5), (23.0, 1.5)),
+    "wind_sax": ((0.12, 1.0), 30.0, (0.0, 0.0), (10.0, -3.0), (22.0, -3.0)),
+    "wind_bassoon": ((0.28, -0.96), 70.0, (-4.0, 45.0), (29.0, 0.0), (12.5, 0.0)),
+    "wind_trumpet": ((-0.8, 0.6), 20.0, (0.0, 0.0), (10.0, -3.0), (8.0, 3.0)),
+    "wind_tuba": ((-0.1, 1.0), 16.0, (0.0, 0.0), (24.0, 10.0), (22.0, -9.0)),
+    "wind_bagpipe": ((0.05, 1.0), 36.0, (0.0, 0.0), (12.0, 1.0), (26.0, 1.0)),
 }
+GRIP = 4.0   # wrist distance from the tube: the fingers lie across it
 
 
 def _wind(name):
-    axis0, length, lpos, rpos = WINDS[name]
+    axis0, length, anchor, lpos, rpos = WINDS[name]
 
     def hold(sig, t):
         rest, att = sig.rest(t), sig.attack(t)
-        ang = np.arctan2(axis0[1], axis0[0]) + (0.05 * att + 0.08 * rest) * (-1 if axis0[0] < 0 else 1)
+        tilt = (0.05 * att + 0.08 * rest) * (-1 if axis0[0] < 0 else 1)
+        ang = np.arctan2(axis0[1], axis0[0]) + tilt
         u = np.array([np.cos(ang), np.sin(ang)])
         m = MOUTH + (0, 0.8 * att)
+        a = m + anchor
+        upright = abs(u[1]) > 0.5
+        grip = {"l": np.array([GRIP, 0.0]), "r": np.array([-GRIP, 0.0])} if upright else \
+            {"l": np.array([0.0, GRIP]), "r": np.array([0.0, GRIP])}
+        wrist = {k: a + u * s + _perp(u) * side + grip[k] for k, (s, side) in (("l", lpos), ("r", rpos))}
         fingers = finger_pattern(_frac(sig, t), 6)
-        pts = {}
-        for key, (s, side) in (("l", lpos), ("r", rpos)):
-            pts[key] = m + u * s + _perp(u) * side
-        across = float(np.arctan2(-u[0], u[1])) if abs(u[1]) > 0.5 else float(np.arctan2(u[1], u[0]) + np.pi / 2)
-        pz = Pose(l_wrist=tuple(pts["l"] + (4.0 if abs(u[1]) > 0.5 else 0.0, 0)),
-                  r_wrist=tuple(pts["r"] - (4.0 if abs(u[1]) > 0.5 else 0.0, 0)),
-                  l_angle=across + np.pi if abs(u[1]) > 0.5 else across,
-                  r_angle=across if abs(u[1]) > 0.5 else across,
+        pz = Pose(l_wrist=tuple(wrist["l"]), r_wrist=tuple(wrist["r"]),
+                  l_angle=np.pi if upright else -np.pi / 2, r_angle=0.0 if upright else -np.pi / 2,
                   l_curl=(0.4,) + fingers[:3] + (0.4,), r_curl=(0.4,) + fingers[3:] + (0.4,),
                   head=(0.0, 0.8 * att), torso=(0.0, -1.2 * rest))
-        return pz, {"mouth": m, "dir": u, "length": length}
+        return pz, {"mouth": m, "anchor": a, "dir": u, "length": length}
     return hold
 
 

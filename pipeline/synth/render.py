@@ -7,6 +7,7 @@ Random streams per video seed: [seed, 1, k] composes part k, [seed, 2] builds th
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +106,7 @@ def _remove_leftovers(spec: VideoSpec, root: Path) -> None:
     for sub in ("videos", "annotations", "stems"):
         for p in (root / sub).glob(f"{TMP_MARK}{spec.video_id}-*"):
             if p.is_dir():
-                for q in p.iterdir():
-                    q.unlink()
-                p.rmdir()
+                shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
 
@@ -116,12 +115,12 @@ def render(spec: VideoSpec, root: Path, params: SynthParams) -> dict:
     """Write ``root``/videos/<id>.mp4, annotations/<id>.json and (duets) stems/<id>-<k>.wav.
 
     Skips the work when all of them exist and are intact. Returns the manifest fields
-    {"duration", "video", "annotations"} (paths relative to ``root``) plus "stems"."""
+    {"duration", "video", "annotations"} (paths relative to ``root``; :func:`outputs` also
+    names the stems)."""
     root = Path(root)
     out = outputs(spec, root)
     record = {"duration": n_samples(params) / params.sample_rate, "video": str(out["video"]),
-              "annotations": str(out["annotations"]),
-              "stems": [str(p) for k, p in out.items() if k.startswith("stem")]}
+              "annotations": str(out["annotations"])}
     if _intact(spec, root, params):
         return record
     _remove_leftovers(spec, root)
