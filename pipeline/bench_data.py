@@ -8,7 +8,7 @@ compressible), in a temporary directory.
 """
 from __future__ import annotations
 
-import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -169,8 +169,6 @@ def bench_data(manifest_path, videos, seconds, jobs, compare, as_json):
                 raise click.ClickException(f"{SAMPLES} is absent: --compression needs it")
             figures.update(compression_figures(work))
     figures["peak_rss_mb"] = peak_rss_mb()
-    import resource
-
     figures["peak_rss_mb_decode_workers"] = resource.getrusage(
         resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     report(figures, as_json, title="bench data")

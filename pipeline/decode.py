@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -64,7 +64,7 @@ class DecodeParams:
     max_clips_per_shard: int = rng(64, 1, 100000)
     compression: Literal["none", "lzf", "gzip"] = "lzf"
     gzip_level: int = rng(4, 0, 9)
-    scale_flags: str = field(default="bicubic")
+    scale_flags: str = "bicubic"  # ffmpeg scaler
 
     def __post_init__(self):
         span = (self.frames_per_clip - 1) * self.frame_stride / self.fps
