@@ -78,7 +78,8 @@ class DecodeParams:
 
 
 class Skip(Exception):
-    """A video that cannot be used; the message is the reason recorded in status.csv."""
+    """A video that cannot be used; the message is the reason recorded in status.csv, in the
+    form "kind: detail" (summary.json counts the kinds)."""
 
 
 @dataclass
@@ -150,7 +151,7 @@ def probe(path: str, p: DecodeParams) -> Probe:
     r, avg = _rate(v.get("r_frame_rate", "0/0")), _rate(v.get("avg_frame_rate", "0/0"))
     vfr = r > 0 and avg > 0 and abs(r - avg) / r > p.vfr_tolerance
     if vfr and p.vfr == "skip":
-        raise Skip(f"variable frame rate (r_frame_rate {r:.3f}, avg_frame_rate {avg:.3f})")
+        raise Skip(f"variable frame rate: r_frame_rate {r:.3f}, avg_frame_rate {avg:.3f}")
     return Probe(width, height, duration, avg or r, vfr)
 
 
@@ -265,7 +266,7 @@ def decode_video(path: str, p: DecodeParams) -> Decoded:
     else:
         dropped = 0
     if not len(starts):
-        raise Skip("silent audio" if dropped else "no complete window fits the video")
+        raise Skip("silent audio" if dropped else "no complete window: video and audio too short")
     kept, n_frames = decode_frames(path, p, set(fidx.ravel().tolist()))
     have = np.array([all(int(i) in kept for i in row) for row in fidx], dtype=bool)
     starts, fidx, windows = starts[have], fidx[have], windows[have]
