@@ -169,7 +169,9 @@ class MixDataset(ClipDataset):
             [self._partners(i, np.random.default_rng([seed, i])) for i in range(len(self))])
 
     def set_epoch(self, epoch: int) -> None:
-        """Training pairs and gains are drawn per (seed, epoch, index)."""
+        """Training pairs and gains are drawn per (seed, epoch, index). Call it before each
+        epoch's DataLoader iterator is created; with ``persistent_workers=True`` the workers keep
+        the epoch they started with."""
         self.epoch = epoch
 
     def _partners(self, i: int, rng: np.random.Generator) -> np.ndarray:
