@@ -8,6 +8,7 @@ Fig. 2), and a checkpoint's ``fc.*`` keys are ignored.
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -131,7 +132,7 @@ def load_backbone_weights(backbone: ResNet, path: str | Path) -> None:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
         raise ValueError(f"{path}: cannot read backbone weights: {e}") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]

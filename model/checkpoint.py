@@ -6,6 +6,7 @@ it loads with ``torch.load(weights_only=True)``: a checkpoint file cannot run co
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -65,7 +66,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Modul
     path = Path(path)
     try:
         pkg = torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
         raise ValueError(f"{path}: cannot read model package: {e}") from None
     if isinstance(pkg, dict) and "format" not in pkg and isinstance(pkg.get("model"), dict):
         pkg = pkg["model"]  # a training checkpoint (model/solver.py) holds the package here

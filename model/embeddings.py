@@ -2,6 +2,7 @@
 "Keypoint (pose) Representations", "Audio Representations", 3.2.1)."""
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -65,7 +66,7 @@ class VGGish(nn.Module):
         path = Path(path)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as e:
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
             raise ValueError(f"{path}: cannot read VGGish weights: {e}") from None
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
@@ -86,20 +87,23 @@ class VGGish(nn.Module):
 
 class AudioEmbedding(nn.Module):
     """VGGish feature of the mixture -> Linear -> LayerNorm -> dropout: one audio vector, which
-    the model repeats into the audio token slots (paper 3.2.1, "Audio Classification").
+    the model repeats into the audio token slots (paper 3.2.1, "Audio Classification"). The log
+    magnitude (about -23 in silence to +5) is first standardised by a BatchNorm (as SoP's U-Net
+    does; the official code feeds it raw, which leaves many ReLUs of the first layer dead).
 
     Shape: (B, 1, 256, 256) -> (B, dim).
     """
 
     def __init__(self, channels: tuple[int, ...], dim: int, dropout: float = 0.1):
         super().__init__()
+        self.input_norm = nn.BatchNorm2d(1)
         self.vggish = VGGish(channels)
         self.project = nn.Linear(self.vggish.out_features, dim)
         self.norm = nn.LayerNorm(dim, eps=1e-12)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, spec):
-        return self.dropout(self.norm(self.project(self.vggish(spec))))
+        return self.dropout(self.norm(self.project(self.vggish(self.input_norm(spec)))))
 
 
 class TokenMasking(nn.Module):

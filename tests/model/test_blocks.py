@@ -1,0 +1,112 @@
+"""Output shapes of every block on tiny inputs."""
+import pytest
+import torch
+
+from model.backbone import make_backbone
+from model.embeddings import AudioEmbedding, PoseEmbedding, TokenMasking, VGGish
+from model.encoder import STREAMS, TriBERTEncoder
+from model.heads import AudioClassifier, SOSPooler, WSDDNHead, fuse
+from model.sop import SoundOfPixels
+from model.unet import AttentionGate, AttentionUNet, SelfGuidedFusion
+from model.visual import DecoupledSpatialAttention, VisualTokenizer
+from model_inputs import make_batch
+
+
+@pytest.mark.parametrize("name, channels", [("resnet_tiny", 128), ("resnet18", 512)])
+def test_backbone_shape(name, channels):
+    assert make_backbone(name)(torch.randn(2, 3, 64, 64)).shape == (2, channels, 2, 2)
+    assert make_backbone(name, dilate_last=True)(torch.randn(1, 3, 64, 64)).shape == (1, channels, 4, 4)
+
+
+def test_decoupled_spatial_attention_shapes_and_normalisation():
+    att = DecoupledSpatialAttention(8, 5).eval()
+    maps, scores = att(torch.randn(3, 8, 4, 4))
+    assert maps.shape == (3, 5, 4, 4) and scores.shape == (3, 5)
+    s_e = att.expansive(torch.randn(3, 8, 4, 4))
+    assert (s_e >= 0).all()  # ReLU before the spatial normalisation of eq. 2
+
+
+def test_visual_tokenizer_shape():
+    tok = VisualTokenizer(make_backbone("resnet_tiny"), 16, 5, tokens_per_frame=2, image_size=64)
+    tokens, scores = tok(torch.randn(4, 3, 80, 80))   # resized to 64 inside
+    assert tokens.shape == (4, 2, 16) and scores.shape == (4, 5)
+
+
+def test_pose_embedding_shape_and_absent_tokens_are_zero():
+    emb = PoseEmbedding(4, 5, 16).eval()
+    absent = torch.zeros(2, 3, 2, dtype=torch.bool)
+    absent[0, 1, 1] = True
+    out = emb(torch.randn(2, 3, 2, 4, 5), torch.rand(2, 3, 2, 5), absent)
+    assert out.shape == (2, 3, 2, 16)
+    assert (out[0, 1, 1] == 0).all() and (out[0, 1, 0] != 0).any()
+
+
+def test_vggish_and_audio_embedding_shapes():
+    assert VGGish((2, 2, 2, 2, 2, 2, 4))(torch.randn(2, 1, 256, 256)).shape == (2, 16)
+    assert AudioEmbedding((2, 2, 2, 2, 2, 2, 4), 8)(torch.randn(2, 1, 256, 256)).shape == (2, 8)
+
+
+def test_token_masking_replaces_about_the_rate_of_valid_tokens_in_training_only():
+    m = TokenMasking(4, 0.15)
+    x, valid = torch.randn(200, 10, 4), torch.rand(200, 10) > 0.2
+    out, masked = m(x, valid)
+    assert not (masked & ~valid).any()
+    assert 0.10 < masked.float().sum() / valid.float().sum() < 0.20
+    assert torch.equal(out[masked], m.embedding.expand(int(masked.sum()), 4))
+    assert torch.equal(out[~masked], x[~masked])
+    m.eval()
+    out, masked = m(x, valid)
+    assert torch.equal(out, x) and not masked.any()
+
+
+@pytest.mark.parametrize("mode", ["concat_features", "union_tokens"])
+def test_encoder_keeps_shapes(mode):
+    dims = {"visual": 16, "pose": 8, "audio": 8}
+    enc = TriBERTEncoder(dims, 16, 2, 32, 2, mode=mode)
+    assert len(enc.blocks) == 4
+    tokens = {s: torch.randn(2, 7, dims[s]) for s in STREAMS}
+    valid = {s: torch.ones(2, 7, dtype=torch.bool) for s in STREAMS}
+    out = enc(tokens, valid)
+    assert {s: t.shape for s, t in out.items()} == {s: t.shape for s, t in tokens.items()}
+
+
+def test_heads_shapes():
+    x = torch.randn(2, 6, 16)
+    assert WSDDNHead(16, 5)(x, torch.ones(2, 6, dtype=torch.bool)).shape == (2, 5)
+    assert AudioClassifier(16, 5)(x).shape == (2, 5)
+    assert SOSPooler(16, 4)(x).shape == (2, 4)
+    pooled = [torch.randn(2, 4) for _ in range(3)]
+    assert fuse(pooled, "concat").shape == (2, 12) and fuse(pooled, "multiply").shape == (2, 4)
+
+
+def test_wsddn_scores_lie_in_unit_interval():
+    head = WSDDNHead(16, 5)
+    valid = torch.rand(50, 6) > 0.3
+    valid[0] = False                                 # a clip with no valid token scores 0
+    scores = head(torch.randn(50, 6, 16) * 10, valid)
+    assert ((scores >= 0) & (scores <= 1)).all() and torch.isfinite(scores).all()
+    assert (scores[0] == 0).all()
+
+
+def test_unet_blocks_shapes():
+    assert AttentionGate(4, 4, 2)(torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)).shape == (2, 4, 8, 8)
+    assert SelfGuidedFusion(6)(torch.randn(2, 6, 2, 2), torch.rand(2, 6)).shape == (2, 6, 2, 2)
+    unet = AttentionUNet(depth=4, channels=4, max_channels=8, bottleneck=6)
+    out = unet(torch.randn(2, 1, 256, 256), torch.rand(2, 3, 6))
+    assert out.shape == (2, 3, 256, 256)
+
+
+def test_unet_encoder_is_shared_by_the_sources():
+    torch.manual_seed(0)
+    unet = AttentionUNet(depth=3, channels=4, max_channels=8, bottleneck=6).eval()
+    spec, feats = torch.randn(2, 1, 256, 256), torch.rand(2, 3, 6)
+    together = unet(spec, feats)
+    one = unet(spec[1:], feats[1:, 2:3])
+    torch.testing.assert_close(together[1:, 2:3], one)
+
+
+def test_sound_of_pixels_shape():
+    sop = SoundOfPixels(backbone="resnet_tiny", image_size=64, sop_channels=4, unet_depth=3,
+                        unet_channels=4, unet_max_channels=8)
+    out = sop(make_batch())
+    assert out["mask_logits"].shape == (2, 2, 256, 256) and out["fused"].shape == (2, 2, 4)

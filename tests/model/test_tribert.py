@@ -1,0 +1,125 @@
+"""The assembled TriBERT: outputs, masking, gradients, checkpoints, the paper preset."""
+import pytest
+import torch
+
+from model import checkpoint, losses
+from model.build import build_model
+from model.config import ModelParams
+from model.sop import SoundOfPixels
+from model.tribert import TriBERT
+from model_inputs import TINY, make_batch
+from pipeline.params import build
+
+
+def test_forward_output_shapes(tiny_model, batch):
+    out = tiny_model(batch)
+    B, N, T, C = 2, 2, 3, 5
+    assert out["mask_logits"].shape == (B, N, 256, 256)
+    for key in ("visual_scores", "pose_scores", "audio_logits"):
+        assert out[key].shape == (B, N, C)
+    assert out["frame_scores"].shape == (B, N, T, C)
+    assert out["fused"].shape == (B, N, 3 * 16)
+    for s, d in (("visual", 16), ("pose", 16), ("audio", 8)):
+        assert out["tokens"][s].shape == out["inputs"][s].shape == (B, N, 1 + T * 2, d)
+
+
+def test_wsddn_scores_of_the_model_lie_in_unit_interval(tiny_model, batch):
+    out = tiny_model(batch)
+    for key in ("visual_scores", "pose_scores"):
+        assert ((out[key] >= 0) & (out[key] <= 1)).all()
+
+
+@pytest.mark.parametrize("mode", ["concat_features", "union_tokens"])
+def test_absent_persons_do_not_change_the_outputs(batch, mode):
+    model = TriBERT(**{**TINY, "coattention": mode}).eval()
+    before = model(batch)
+    changed = {k: v.clone() for k, v in batch.items()}
+    changed["pose"][batch["absent"]] = torch.randn_like(changed["pose"][batch["absent"]]) * 100
+    changed["boxes"][batch["absent"]] = 7.0
+    after = model(changed)
+    for key in ("mask_logits", "visual_scores", "pose_scores", "audio_logits", "fused"):
+        torch.testing.assert_close(after[key], before[key], msg=key)
+    # a present person's features do change them (the test can fail)
+    changed["pose"][0, 0, 0, 0] += 100
+    assert not torch.allclose(model(changed)["fused"], before["fused"])
+
+
+def test_token_masking_happens_in_training_only(batch):
+    model = TriBERT(**{**TINY, "mask_rate": 0.5})
+    model.train()
+    torch.manual_seed(1)
+    masked_inputs = model(batch)["inputs"]["visual"]
+    emb = model.visual_masking.embedding
+    hits = (masked_inputs[..., 1:, :] == emb).all(-1)
+    assert hits.any() and not hits.all()
+    model.eval()
+    assert not (model(batch)["inputs"]["visual"][..., 1:, :] == emb).all(-1).any()
+
+
+@pytest.mark.parametrize("kw", [{}, {"coattention": "union_tokens", "fusion": "multiply",
+                                     "temporal_pos_emb": True}])
+def test_every_parameter_receives_a_gradient(batch, kw):
+    torch.manual_seed(3)
+    model = TriBERT(**{**TINY, **kw}).train()
+    out = model(batch)
+    feats = {"masks": (torch.rand(2, 2, 256, 256) > 0.5).float(), "weight": torch.rand(2, 1, 256, 256)}
+    labels = torch.zeros(2, 2, 5)
+    labels[..., 1] = 1
+    losses.total_loss(losses.tribert_loss(out, feats, labels)).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not missing
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, tiny_model, batch):
+    tiny_model.eval()
+    path = tmp_path / "m.pt"
+    checkpoint.save(path, tiny_model)
+    again = checkpoint.load(path).eval()
+    assert isinstance(again, TriBERT) and again.init_kwargs == tiny_model.init_kwargs
+    a, b = tiny_model(batch), again(batch)
+    for key in ("mask_logits", "visual_scores", "pose_scores", "audio_logits"):
+        assert torch.equal(a[key], b[key])
+
+
+def test_checkpoint_of_the_baseline_round_trips(tmp_path, batch):
+    sop = SoundOfPixels(backbone="resnet_tiny", image_size=64, sop_channels=4, unet_depth=3,
+                        unet_channels=4, unet_max_channels=8).eval()
+    checkpoint.save(tmp_path / "sop.pt", sop)
+    assert torch.equal(checkpoint.load(tmp_path / "sop.pt").eval()(batch)["mask_logits"],
+                       sop(batch)["mask_logits"])
+
+
+def test_a_corrupt_checkpoint_fails_with_its_path(tmp_path):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pt"):
+        checkpoint.load(path)
+
+
+def test_printing_gives_parameter_counts_per_component(tiny_model):
+    text = repr(tiny_model)
+    total = sum(p.numel() for p in tiny_model.parameters())
+    assert f"{total:,} parameters" in text
+    for part in ("visual.backbone", "pose_embedding", "encoder.co_attention",
+                 "encoder.self_attention", "unet"):
+        assert part in text
+    counts = tiny_model.parameter_counts()
+    assert sum(v for k, v in counts.items() if k != "total") == total
+
+
+def test_build_model_from_the_tiny_preset():
+    model = build_model(build(ModelParams, {"preset": "tiny"}, "model"))
+    out = model.eval()(make_batch(B=1, N=2, size=112, pose_channels=256, joints=68))
+    assert out["mask_logits"].shape == (1, 2, 256, 256)
+
+
+@pytest.mark.slow
+def test_paper_preset_builds_and_runs_one_forward_pass():
+    torch.set_num_threads(2)
+    model = build_model(build(ModelParams, {"preset": "paper"}, "model")).eval()
+    assert 250e6 < sum(p.numel() for p in model.parameters()) < 300e6
+    with torch.no_grad():
+        out = model(make_batch(B=1, N=1, size=224, pose_channels=256, joints=68))
+    assert out["mask_logits"].shape == (1, 1, 256, 256)
+    assert out["tokens"]["visual"].shape == (1, 1, 7, 1024)
+    assert torch.isfinite(out["mask_logits"]).all()
