@@ -91,6 +91,29 @@ def test_keypoint_dropout_reports_some_joints_with_score_zero(rendered):
     assert 0.5 * PARAMS.keypoint_dropout < zero < 2 * PARAMS.keypoint_dropout
 
 
+def test_annotations_are_the_drawn_joints_plus_detector_noise(rendered):
+    (a, _), (rec, _) = rendered
+    records = json.loads((a / rec["annotations"]).read_text())
+    scene = build_scene(DUET, PARAMS, compose_parts(DUET, PARAMS))
+    residuals = []
+    for r in records[:20]:
+        truth = scene.render(int(r["image_id"][:6]))[1][r["idx"] - 1]
+        kp = np.array(r["keypoints"]).reshape(68, 3)
+        residuals.append((kp[:, :2] - truth)[kp[:, 2] > 0])
+    res = np.concatenate(residuals)
+    assert 0.7 * PARAMS.keypoint_jitter < res.std() < 1.3 * PARAMS.keypoint_jitter
+    assert abs(res.mean()) < 0.2
+
+
+def test_an_unplayed_instrument_is_painted_into_the_scene():
+    spec = VideoSpec("IIIIIIIIIII", ("flute",), "solo", 9)
+    parts = compose_parts(spec, PARAMS)
+    bare = build_scene(spec, PARAMS, parts).background
+    idle = build_scene(dataclasses.replace(spec, idle="tuba"), PARAMS, parts).background
+    changed = np.abs(bare.astype(int) - idle.astype(int)).max(2) > 20
+    assert 0.005 < changed.mean() < 0.3
+
+
 def _on_figure(img, bg, pts) -> float:
     ij = np.clip(np.round(pts).astype(int), 0, img.shape[0] - 1)
     diff = np.abs(img[ij[:, 1], ij[:, 0]].astype(int) - bg[ij[:, 1], ij[:, 0]].astype(int)).max(1)

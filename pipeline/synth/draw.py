@@ -175,7 +175,7 @@ def instrument(cv: Canvas, hold: str, g: dict, col: tuple, layer: str) -> None:
         if layer == "body":
             _xylophone(cv, g, col)
         else:
-            for k, side in (("mallet_l", -1), ("mallet_r", 1)):
+            for k in ("mallet_l", "mallet_r"):
                 cv.line(g[k] + (0, -10.0), g[k], (200, 170, 120), 0.7)
                 cv.circle(g[k], 1.5, (120, 30, 120))
     elif layer == "body":

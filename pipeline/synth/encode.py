@@ -63,9 +63,10 @@ def write_mp4(final: Path, frames: Iterable[np.ndarray], size: int, fps: int,
             raise RuntimeError(f"{final}: ffmpeg failed: {err.decode(errors='replace').strip()}")
 
 
-def probe_ok(path: Path, size: int | None = None, fps: int | None = None) -> bool:
+def probe_ok(path: Path, size: int | None = None, fps: int | None = None,
+             sample_rate: int | None = None) -> bool:
     """True if ``path`` is a readable mp4 with an H.264 video stream (of ``size`` and ``fps`` when
-    given) and an AAC audio stream."""
+    given) and an AAC audio stream (at ``sample_rate`` when given)."""
     try:
         info = ffmpeg.probe(os.fspath(path))
     except (ffmpeg.Error, OSError):
@@ -75,6 +76,8 @@ def probe_ok(path: Path, size: int | None = None, fps: int | None = None) -> boo
     if not v or not a or v.get("codec_name") != "h264" or a.get("codec_name") != "aac":
         return False
     if size is not None and (v.get("width"), v.get("height")) != (size, size):
+        return False
+    if sample_rate is not None and int(a.get("sample_rate", 0)) != sample_rate:
         return False
     if fps is not None:
         num, _, den = v.get("r_frame_rate", "0/1").partition("/")

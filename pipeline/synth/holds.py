@@ -191,7 +191,7 @@ def mallet_hands(notes, low: int, high: int):
 
 
 def hold_zither(sig, t):
-    x, lift, n = _strike_pos(sig, t, RIGHT, lambda n: -30 + 26 * sig.pitch_frac(n.pitch), -16.0)
+    x, lift, _ = _strike_pos(sig, t, RIGHT, lambda n: -30 + 26 * sig.pitch_frac(n.pitch), -16.0)
     flick = 0.2 + 0.7 * (1 - lift)
     bend = 2.0 * sig.attack(t)
     pz = Pose(l_wrist=(18.0, -9.0 + bend), r_wrist=(x, -10.0 - 5 * lift), l_angle=np.pi / 2,

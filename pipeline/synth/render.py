@@ -94,7 +94,7 @@ def _intact(spec: VideoSpec, root: Path, params: SynthParams) -> bool:
         return False
     if len(records) != n_frames(params) * len(spec.classes):
         return False
-    return probe_ok(root / out["video"], params.size, params.fps)
+    return probe_ok(root / out["video"], params.size, params.fps, params.sample_rate)
 
 
 def n_frames(params: SynthParams) -> int:

@@ -90,8 +90,9 @@ def _step(deg: int, n: int, rng) -> int:
 
 
 def _voicing(inst, pitches, deg, t, dur, vel, beat) -> list[Note]:
-    """The notes sounded for one composed event: a single note, a strummed chord, a broken chord,
-    or (piano) a melody note over a left-hand bass."""
+    """The notes sounded for one composed event: a single note, a strummed chord (12 ms
+    between strings), a broken chord over the event's length (arpeggio style), or (piano) a
+    melody note over a left-hand bass every other beat."""
     p = lambda d: int(pitches[int(np.clip(d, 0, len(pitches) - 1))])  # noqa: E731
     if inst.style == "chords" and inst.name == "piano":
         out = [Note(t, dur, p(len(pitches) // 3 + (2 * deg) // 3), vel, RIGHT)]
@@ -101,6 +102,10 @@ def _voicing(inst, pitches, deg, t, dur, vel, beat) -> list[Note]:
     if inst.style == "chords":
         base = min(deg, len(pitches) - 5) if len(pitches) > 5 else 0
         return [Note(t + 0.012 * i, dur, p(base + 2 * i), vel, RIGHT) for i in range(3)]
+    if inst.style == "arpeggio" and dur >= 0.4 * beat:
+        step = dur / 3
+        return [Note(t + i * step, step, p(deg + 2 * i), int(vel * (1 - 0.1 * i)), RIGHT)
+                for i in range(3)]
     return [Note(t, dur, p(deg), vel, RIGHT)]
 
 
