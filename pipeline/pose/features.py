@@ -1,0 +1,172 @@
+"""Stage ``pose_features``: per clip and sampled frame, the ST-GCN feature of each of the two
+persons (2 x 256 x 68, paper Sec. 3.1), the person boxes and the absent flags, in pose shards
+aligned row by row with the clip shards.
+
+Output ``data/pose/shard-NNNN.h5`` (same names, row counts and row order as ``data/clips``;
+N clips, F frames per clip):
+
+=============  ====================  =======  ==============================================
+features       (N, F, 2, 256, 68)    float16  ST-GCN features before the classifier
+boxes          (N, F, 2, 5)          float32  x1, y1, x2, y2 (divided by frame width/height)
+                                              and the box area (divided by W * H)
+absent         (N, F, 2)             uint8    1 where the person slot is empty in that frame
+video_id       (N,)                  S11      copied from the clip shard (a row check)
+frame_index    (N, F)                int32    copied from the clip shard
+=============  ====================  =======  ==============================================
+
+Temporal context and stride: the feature of frame f comes from a window of ``context`` frames
+[f - context/2, f + context/2) of the video's keypoints (zeros outside the video). ST-GCN's
+output has ``context/4`` time steps (two stride-2 blocks); it is upsampled back to ``context``
+steps by linear interpolation (``F.interpolate``, align_corners=False: output step i sits at
+input position (i + 0.5)/4 - 0.5, so each output step is the stride-4 step covering it, blended
+with its neighbour) and step ``context/2`` - frame f itself - is taken. Interpolating keeps the
+one-to-one frame alignment the clip frames need without running a sliding window per frame,
+and the window centred on f gives every frame the same past and future context.
+
+A person slot that is absent at frame f (no keypoints there, or f past the keypoint file's
+end, or no keypoint file for the video) gets zero features, a zero box and absent = 1.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pipeline import atomic, shards
+from pipeline.params import params_hash
+from pipeline.pose import keypoints as kpio
+from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS
+from pipeline.pose.params import PoseFeaturesParams
+from pipeline.pose.stgcn import FEATURE_CHANNELS, STGCN, STRIDE, load_checkpoint, to_input
+
+FLOAT16_MAX = 65504.0
+
+
+class VideoPose:
+    """One video's keypoints as network input plus per-frame boxes and absent flags."""
+
+    def __init__(self, path: Path | None):
+        if path is None or not path.exists():
+            self.x = np.zeros((3, 0, NUM_JOINTS, NUM_PERSONS), np.float32)
+            self.boxes = np.zeros((0, NUM_PERSONS, 5), np.float32)
+            self.absent = np.ones((0, NUM_PERSONS), bool)
+            return
+        k = kpio.load(path)
+        w, h = k["width"], k["height"]
+        self.x = to_input(k["keypoints"], w, h)
+        self.absent = k["absent"].astype(bool)
+        self.boxes = normalised_boxes(k["boxes"], w, h)
+        self.boxes[self.absent] = 0.0
+
+    def window(self, f: int, context: int) -> np.ndarray:
+        """Frames [f - context/2, f + context/2) of the input, zero outside the video."""
+        out = np.zeros((3, context, NUM_JOINTS, NUM_PERSONS), np.float32)
+        lo = f - context // 2
+        a, b = max(0, lo), min(self.x.shape[1], lo + context)
+        if b > a:
+            out[:, a - lo:b - lo] = self.x[:, a:b]
+        return out
+
+    def at(self, f: int) -> tuple[np.ndarray, np.ndarray]:
+        """(boxes (2, 5), absent (2,)) of frame f (absent past the end)."""
+        if 0 <= f < len(self.absent):
+            return self.boxes[f], self.absent[f]
+        return np.zeros((NUM_PERSONS, 5), np.float32), np.ones(NUM_PERSONS, bool)
+
+
+def normalised_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(..., 4) pixel boxes -> (..., 5): x1/W, y1/H, x2/W, y2/H, area/(W H)."""
+    b = boxes.astype(np.float64) / [width, height, width, height]
+    area = np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+    return np.concatenate([b, area[..., None]], -1).astype(np.float32)
+
+
+@torch.no_grad()
+def centre_features(model: STGCN, windows: np.ndarray) -> np.ndarray:
+    """(B, 3, C, V, M) windows -> (B, M, 256, V) features of each window's centre frame."""
+    b, _, c, v, m = windows.shape
+    f = model.features(torch.from_numpy(windows))               # (B, 256, C/4, V, M)
+    assert f.shape == (b, FEATURE_CHANNELS, c // STRIDE, v, m), f.shape
+    seq = f.permute(0, 1, 3, 4, 2).reshape(b, -1, c // STRIDE)   # time last for interpolate
+    up = F.interpolate(seq, scale_factor=STRIDE, mode="linear", align_corners=False)
+    centre = up[..., c // 2].reshape(b, FEATURE_CHANNELS, v, m)
+    return centre.permute(0, 3, 1, 2).numpy()
+
+
+def shard_features(clip_shard: Path, keypoint_dir: Path, model: STGCN, p: PoseFeaturesParams) -> dict:
+    """Pose arrays of one clip shard (the datasets of the module docstring)."""
+    with h5py.File(clip_shard, "r") as f:
+        vids = f["video_id"][()]
+        fidx = f["frame_index"][()].astype(np.int32)
+    n, nf = fidx.shape
+    videos = {v: VideoPose(keypoint_dir / f"{v.decode()}.npz") for v in dict.fromkeys(vids)}
+    # unique (video, frame) pairs, in first-seen order
+    pairs = list(dict.fromkeys((v, int(t)) for v, row in zip(vids, fidx) for t in row))
+    feats = {}
+    for i in range(0, len(pairs), p.batch_size):
+        chunk = pairs[i:i + p.batch_size]
+        wins = np.stack([videos[v].window(t, p.context) for v, t in chunk])
+        for key, feat in zip(chunk, centre_features(model, wins)):
+            feats[key] = feat
+    out = {"features": np.zeros((n, nf, NUM_PERSONS, FEATURE_CHANNELS, NUM_JOINTS), np.float16),
+           "boxes": np.zeros((n, nf, NUM_PERSONS, 5), np.float32),
+           "absent": np.ones((n, nf, NUM_PERSONS), np.uint8),
+           "video_id": vids, "frame_index": fidx}
+    for r in range(n):
+        for j in range(nf):
+            v, t = vids[r], int(fidx[r, j])
+            boxes, absent = videos[v].at(t)
+            feat = np.clip(feats[(v, t)], -FLOAT16_MAX, FLOAT16_MAX)
+            feat[absent] = 0.0
+            out["features"][r, j] = feat.astype(np.float16)
+            out["boxes"][r, j] = boxes
+            out["absent"][r, j] = absent
+    return out
+
+
+def write_shard(path: Path, arrays: dict, attrs: dict) -> None:
+    """Write one pose shard atomically, byte-reproducibly (no timestamps, fixed order)."""
+    with atomic.atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            for name in ("features", "boxes", "absent", "video_id", "frame_index"):
+                a = arrays[name]
+                multi = a.ndim > 1
+                f.create_dataset(name, data=a, track_times=False,
+                                 chunks=(1,) + a.shape[1:] if multi and len(a) else None,
+                                 compression="lzf" if multi and len(a) else None)
+
+
+def run(clip_dir, keypoint_dir, checkpoint, out_dir, p: PoseFeaturesParams, log=print) -> dict:
+    """The stage: one pose shard per clip shard. Returns counts for the log."""
+    torch.set_num_threads(p.threads)
+    clip_paths = shards.list_shards(clip_dir)
+    if not clip_paths:
+        raise FileNotFoundError(f"{clip_dir}: no clip shards ({shards.SHARD_GLOB})")
+    model = load_checkpoint(checkpoint)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.clean_temporaries(out_dir)
+    for stale in set(shards.list_shards(out_dir)) - {out_dir / c.name for c in clip_paths}:
+        stale.unlink()
+    attrs = {"context": p.context, "stride_undo": "linear interpolation x4, centre frame",
+             "feature_channels": FEATURE_CHANNELS, "params_hash": params_hash(p),
+             "checkpoint_sha": _sha(checkpoint)}
+    clips = persons = 0
+    for path in clip_paths:
+        arrays = shard_features(path, Path(keypoint_dir), model, p)
+        write_shard(out_dir / path.name, arrays, attrs)
+        clips += len(arrays["video_id"])
+        persons += int((arrays["absent"] == 0).sum())
+        log(f"pose_features: {path.name}: {len(arrays['video_id'])} clips")
+    return {"shards": len(clip_paths), "clips": clips, "present_person_frames": persons}
+
+
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
