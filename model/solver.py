@@ -246,6 +246,8 @@ class Solver:
 
     def _loader(self, epoch: int, skip_steps: int) -> DataLoader:
         self.sampler.start(epoch, skip_steps * self.rank_batch)
+        if hasattr(self.train_set, "set_epoch"):  # pairs and gains drawn per (seed, epoch, index)
+            self.train_set.set_epoch(epoch)
         g = torch.Generator().manual_seed(self.settings["seed"] * 100003 + epoch * 101
                                           + self.world.rank)
         return DataLoader(self.train_set, batch_size=self.rank_batch, sampler=self.sampler,

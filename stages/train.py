@@ -1,0 +1,105 @@
+"""Stage ``train``: mix-and-separate pre-training of TriBERT on the clip shards (paper 3.2.1).
+
+Reads ``data/clips`` (and the row-aligned pose features in ``data/pose``), trains the model of
+the ``model`` section with the ``train`` section's settings, and writes
+
+- ``models/tribert.pt``: the best model on the val SDR (a model package: constructor arguments
+  and weights; never chosen on test),
+- ``checkpoints/last.pt``: the full training state, every epoch (and every
+  ``train.checkpoint_every`` steps); the stage resumes from it after an interruption,
+- ``dvclive/``: metrics and plots per epoch; ``results/train/*.png``: the curves, offline.
+
+One process, or many under torchrun (see :mod:`model.solver` for the commands).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import torch
+
+from model import distrib
+from model.build import build_model
+from model.solver import NonFiniteLoss, Paths, Solver
+from model.task import SeparationTask
+from pipeline import shards
+from pipeline.dataset import MixDataset, collate
+from pipeline.params import ParamsError, load_params, params_hash, to_dict
+
+VAL_BATCH = 4
+
+
+def data_fingerprint(*dirs: Path) -> list:
+    """Names and sizes of the shards that are read: a changed dataset restarts training."""
+    return [[p.as_posix(), p.stat().st_size] for d in dirs if d for p in shards.list_shards(d)]
+
+
+def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset):
+    """The training mixtures (random pairs per epoch) and the val mixtures (fixed pairs)."""
+    extra = {"pose": str(pose)} if pose else None
+    train = dataset_cls(clips, "train", seed=seed, extra=extra)
+    val = dataset_cls(clips, "val", seed=seed, extra=extra)
+    return train, val
+
+
+def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: str,
+        max_steps: int | None, label_map=None) -> int:
+    """Train with the solver; returns a process exit code."""
+    world = distrib.init()
+    try:
+        task = SeparationTask(settings["loss"], val_set, settings["val_mixtures"],
+                              settings["threshold"], VAL_BATCH, collate, label_map)
+        solver = Solver(task, model, train_set, settings, paths, world, fingerprint, collate)
+        if world.is_master:
+            click.echo(f"train: {len(train_set)} training and {len(val_set)} val mixtures; "
+                       f"{solver.steps_per_epoch} steps per epoch of {settings['batch_size']} "
+                       f"over {world.world_size} rank(s); lr {settings['lr']:g}")
+        try:
+            state = solver.run(max_steps)
+        except NonFiniteLoss as e:
+            click.echo(f"train: {e}", err=True)
+            return 1
+        if world.is_master and not paths.best.exists():
+            # no epoch was validated with a finite SDR: keep the last weights, say so
+            click.echo("train: no finite val SDR; models file holds the last weights", err=True)
+            torch.save(task.package(solver.model), paths.best)
+        if world.is_master and state.history:
+            last = state.history[-1]
+            click.echo("train: " + json.dumps({k: round(v, 4) for k, v in last.items()
+                                               if isinstance(v, float)}))
+        return 0
+    finally:
+        distrib.close()
+
+
+@click.command()
+@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option("--clips", default="data/clips", show_default=True, type=click.Path())
+@click.option("--pose", default="data/pose", show_default=True, type=click.Path())
+@click.option("--out", default="models/tribert.pt", show_default=True, type=click.Path())
+@click.option("--checkpoint", default="checkpoints/last.pt", show_default=True,
+              type=click.Path())
+@click.option("--live", default="dvclive", show_default=True, type=click.Path())
+@click.option("--plots", default="results/train", show_default=True, type=click.Path())
+@click.option("--max-steps", type=int, default=None,
+              help="Stop after this many steps of this run (it resumes from there next time).")
+def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
+    """Pre-train TriBERT by mix-and-separate; resume from --checkpoint if unfinished."""
+    try:
+        p = load_params(params_path)
+    except ParamsError as e:
+        raise click.ClickException(str(e)) from None
+    settings = p.train.resolved(p.model.preset)
+    clips, pose = Path(clips), Path(pose) if pose else None
+    train_set, val_set = datasets(clips, pose, settings["seed"])
+    torch.manual_seed(settings["seed"])
+    model = build_model(p.model)
+    fingerprint = params_hash(to_dict(p.model), settings, data_fingerprint(clips, pose))
+    paths = Paths(Path(checkpoint), Path(out), Path(live), Path(plots))
+    sys.exit(run(settings, model, train_set, val_set, paths, fingerprint, max_steps))
+
+
+if __name__ == "__main__":
+    main()
