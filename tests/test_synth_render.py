@@ -51,7 +51,8 @@ def test_record_names_the_written_files(rendered):
     assert rec["duration"] == pytest.approx(6.0)
     assert rec["video"] == f"videos/{DUET.video_id}.mp4"
     assert rec["annotations"] == f"annotations/{DUET.video_id}.json"
-    assert set(rec) == {"duration", "video", "annotations"}
+    assert set(rec) == {"video_id", "duration", "video", "annotations"}
+    assert rec["video_id"] == DUET.video_id
     stems = [f"stems/{DUET.video_id}-1.wav", f"stems/{DUET.video_id}-2.wav"]
     assert all((a / p).is_file() for p in [rec["video"], rec["annotations"], *stems])
 

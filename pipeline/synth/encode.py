@@ -6,6 +6,7 @@ flags (no encoder version strings), no metadata, no creation time.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -30,16 +31,26 @@ def write_wav(final: Path, audio: np.ndarray, sample_rate: int) -> None:
         wavfile.write(os.fspath(tmp), sample_rate, audio)
 
 
+@contextlib.contextmanager
+def _scratch_wav(final: Path, audio: np.ndarray, sample_rate: int):
+    """The encoder's audio input: a 16-bit wav beside ``final`` with the temporary-file prefix
+    (so an interrupted run's leftover is recognised), removed afterwards."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f"{TMP_MARK}{final.stem}-", suffix=".wav", dir=final.parent)
+    os.close(fd)
+    try:
+        sf.write(name, np.clip(audio, -1, 1), sample_rate, subtype="PCM_16")
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
 def write_mp4(final: Path, frames: Iterable[np.ndarray], size: int, fps: int,
               audio: np.ndarray, sample_rate: int) -> None:
     """Atomically encode ``frames`` (each (size, size, 3) uint8 RGB) and mono ``audio`` to an
     H.264 (yuv420p) + AAC mp4."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{TMP_MARK}{final.stem}-", dir=final.parent) as d, \
-            atomic_path(final) as tmp:
-        wav = Path(d) / "audio.wav"
-        sf.write(os.fspath(wav), np.clip(audio, -1, 1), sample_rate, subtype="PCM_16")
+    with _scratch_wav(final, audio, sample_rate) as wav, atomic_path(final) as tmp:
         video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{size}x{size}",
                              framerate=fps)
         sound = ffmpeg.input(os.fspath(wav))

@@ -7,7 +7,6 @@ Random streams per video seed: [seed, 1, k] composes part k, [seed, 2] builds th
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -105,22 +104,19 @@ def _remove_leftovers(spec: VideoSpec, root: Path) -> None:
     """Temporary files of an interrupted earlier render of this video (and only this one)."""
     for sub in ("videos", "annotations", "stems"):
         for p in (root / sub).glob(f"{TMP_MARK}{spec.video_id}-*"):
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
+            p.unlink(missing_ok=True)
 
 
 def render(spec: VideoSpec, root: Path, params: SynthParams) -> dict:
     """Write ``root``/videos/<id>.mp4, annotations/<id>.json and (duets) stems/<id>-<k>.wav.
 
     Skips the work when all of them exist and are intact. Returns the manifest fields
-    {"duration", "video", "annotations"} (paths relative to ``root``; :func:`outputs` also
-    names the stems)."""
+    {"video_id", "duration", "video", "annotations"} (paths relative to ``root``; results come
+    back in completion order, hence the ID; :func:`outputs` also names the stems)."""
     root = Path(root)
     out = outputs(spec, root)
-    record = {"duration": n_samples(params) / params.sample_rate, "video": str(out["video"]),
-              "annotations": str(out["annotations"])}
+    record = {"video_id": spec.video_id, "duration": n_samples(params) / params.sample_rate,
+              "video": str(out["video"]), "annotations": str(out["annotations"])}
     if _intact(spec, root, params):
         return record
     _remove_leftovers(spec, root)
