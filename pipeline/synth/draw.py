@@ -28,13 +28,15 @@ GOLD = (215, 175, 60)
 
 @dataclass(frozen=True)
 class Look:
-    """Colours of one performer and the jittered base colour of their instrument."""
+    """Colours and build of one performer and the jittered base colour of their instrument."""
 
     skin: tuple
     hair: tuple
     shirt: tuple
     trousers: tuple
     instrument: tuple
+    build: float = 1.0         # limb thickness factor
+    long_sleeves: bool = False
 
 
 class Canvas:
@@ -112,7 +114,8 @@ def look(inst: ins.Instrument, rng: np.random.Generator) -> Look:
     hair = tuple(int(v) for v in rng.integers(10, 90, 3))
     jitter = rng.integers(-20, 21, 3)
     instrument = tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(inst.colour, jitter))
-    return Look(skin, hair, shirt, trousers, instrument)
+    return Look(skin, hair, shirt, trousers, instrument, float(rng.uniform(0.8, 1.25)),
+                bool(rng.random() < 0.5))
 
 
 # ------------------------------------------------------------------------------ the figure
@@ -121,7 +124,7 @@ def figure(cv: Canvas, j: np.ndarray, lk: Look, hold: str, geom: dict) -> None:
     """A performer: legs, torso, head, the instrument, then arms and hands over it."""
     for a, b in ((sk.L_HIP, sk.L_KNEE), (sk.L_KNEE, sk.L_ANKLE), (sk.R_HIP, sk.R_KNEE),
                  (sk.R_KNEE, sk.R_ANKLE)):
-        cv.line(j[a], j[b], lk.trousers, 5.0)
+        cv.line(j[a], j[b], lk.trousers, 5.0 * lk.build)
     for ank, big, small, heel in ((sk.L_ANKLE, sk.L_BIG_TOE, sk.L_SMALL_TOE, sk.L_HEEL),
                                   (sk.R_ANKLE, sk.R_BIG_TOE, sk.R_SMALL_TOE, sk.R_HEEL)):
         cv.poly([j[ank], j[small], j[big], j[heel]], DARK)
@@ -139,8 +142,8 @@ def figure(cv: Canvas, j: np.ndarray, lk: Look, hold: str, geom: dict) -> None:
     cv.circle(j[sk.NOSE], 0.6, shade(lk.skin, 0.75))
     instrument(cv, hold, geom, lk.instrument, "body")
     for sh, el, wr in ((sk.L_SHOULDER, sk.L_ELBOW, sk.L_WRIST), (sk.R_SHOULDER, sk.R_ELBOW, sk.R_WRIST)):
-        cv.line(j[sh], j[el], lk.shirt, 4.0)
-        cv.line(j[el], j[wr], lk.skin, 3.0)
+        cv.line(j[sh], j[el], lk.shirt, 4.0 * lk.build)
+        cv.line(j[el], j[wr], lk.shirt if lk.long_sleeves else lk.skin, 3.0 * lk.build)
     for first in (sk.L_HAND, sk.R_HAND):
         h = j[first: first + 21]
         cv.poly([h[0], h[1], h[5], h[17]], lk.skin)

@@ -42,8 +42,8 @@ def _perp(u) -> np.ndarray:
     return np.array([-u[1], u[0]])
 
 
-def stance(hold: str, spread: float) -> Stance:
-    return Stance(seated=hold in SEATED, spread=spread)
+def stance(hold: str, spread: float, shoulders: float) -> Stance:
+    return Stance(seated=hold in SEATED, spread=spread, shoulders=shoulders)
 
 
 def pose(hold: str, sig: Signals, t: float) -> tuple[Pose, dict]:

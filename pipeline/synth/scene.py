@@ -60,7 +60,8 @@ class Scene:
             inst = instrument(name)
             self.performers.append(Performer(
                 inst, Signals(limb_notes(inst, notes), inst.low, inst.high),
-                holds.stance(inst.hold, float(rng.uniform(-2, 3))), origin, scale,
+                holds.stance(inst.hold, float(rng.uniform(-2, 3)), float(rng.uniform(8.5, 11.5))),
+                origin, scale,
                 draw.look(inst, rng),
                 (float(rng.uniform(0.3, 1.2)), float(rng.uniform(2.5, 5.0)),
                  float(rng.uniform(0, 2 * np.pi)))))

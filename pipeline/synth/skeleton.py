@@ -42,6 +42,7 @@ class Stance:
 
     seated: bool = False
     spread: float = 0.0   # extra feet spread in units
+    shoulders: float = 10.0  # half the shoulder width in units (build)
 
 
 @dataclass
@@ -130,8 +131,8 @@ def joints(pose: Pose, stance: Stance) -> np.ndarray:
     hx, hy = pose.head
     j[HIP] = (0.0, 0.0)
     j[NECK] = (tx, -34.0 + ty)
-    j[L_SHOULDER] = (10.0 + tx, -32.0 + ty)
-    j[R_SHOULDER] = (-10.0 + tx, -32.0 + ty)
+    j[L_SHOULDER] = (stance.shoulders + tx, -32.0 + ty)
+    j[R_SHOULDER] = (-stance.shoulders + tx, -32.0 + ty)
     for k, (x, y) in ((HEAD, (0, -50)), (NOSE, (0, -41)), (L_EYE, (2.2, -43)), (R_EYE, (-2.2, -43)),
                       (L_EAR, (4.5, -42)), (R_EAR, (-4.5, -42))):
         j[k] = (x + tx + hx, y + ty + hy)
