@@ -45,18 +45,20 @@ def _video_seed(seed: int, slot: str) -> int:
 def plan(params: SynthParams, seed: int) -> list[VideoSpec]:
     """All videos of the synthetic dataset: solos class by class, then duets."""
     rng = np.random.default_rng([seed, 0x5EED])
+    # ``params.classes`` narrows the performed classes (tiny runs); idle instruments stay any class
+    pool = [c for c in CLASSES if c in params.classes] if params.classes else list(CLASSES)
     slots: list[tuple[str, tuple[str, ...], str]] = []
-    for c in CLASSES:
+    for c in pool:
         for k in range(params.videos_per_class):
             slots.append((f"solo/{c}/{k}", (c,), "solo"))
-    n_same = int(round(params.duets * params.same_class_duets))
+    n_same = params.duets if len(pool) < 2 else int(round(params.duets * params.same_class_duets))
     for k in range(params.duets):
         if k < n_same:
-            c = CLASSES[int(rng.integers(len(CLASSES)))]
+            c = pool[int(rng.integers(len(pool)))]
             pair = (c, c)
         else:
-            a, b = rng.choice(len(CLASSES), 2, replace=False)
-            pair = (CLASSES[int(a)], CLASSES[int(b)])
+            a, b = rng.choice(len(pool), 2, replace=False)
+            pair = (pool[int(a)], pool[int(b)])
         slots.append((f"duet/{k}", pair, "duet"))
     idle = np.zeros(len(slots), bool)
     idle[rng.permutation(len(slots))[: int(round(len(slots) * params.unplayed_instrument))]] = True
