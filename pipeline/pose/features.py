@@ -7,8 +7,9 @@ N clips, F frames per clip):
 
 =============  ====================  =======  ==============================================
 features       (N, F, 2, 256, 68)    float16  ST-GCN features before the classifier
-boxes          (N, F, 2, 5)          float32  x1, y1, x2, y2 (divided by frame width/height)
-                                              and the box area (divided by W * H)
+boxes          (N, F, 2, 5)          float32  x1, y1, x2, y2 (divided by frame width/height,
+                                              clipped to [0, 1]) and the box area (a share
+                                              of the frame)
 absent         (N, F, 2)             uint8    1 where the person slot is empty in that frame
 video_id       (N,)                  S11      copied from the clip shard (a row check)
 frame_index    (N, F)                int32    copied from the clip shard
@@ -78,8 +79,9 @@ class VideoPose:
 
 
 def normalised_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(..., 4) pixel boxes -> (..., 5): x1/W, y1/H, x2/W, y2/H, area/(W H)."""
-    b = boxes.astype(np.float64) / [width, height, width, height]
+    """(..., 4) pixel boxes -> (..., 5): x1/W, y1/H, x2/W, y2/H clipped to the frame [0, 1],
+    and the clipped box's area (a share of the frame)."""
+    b = np.clip(boxes.astype(np.float64) / [width, height, width, height], 0.0, 1.0)
     area = np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
     return np.concatenate([b, area[..., None]], -1).astype(np.float32)
 

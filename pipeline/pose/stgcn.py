@@ -17,6 +17,8 @@ zero and they take no part in the batch statistics.
 """
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import torch
 from torch import nn
@@ -148,6 +150,6 @@ def load_checkpoint(path, map_location: str = "cpu") -> STGCN:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
         model = STGCN(**ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])
-    except (OSError, RuntimeError, KeyError) as e:
+    except (OSError, RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as e:
         raise ValueError(f"{path}: not a usable ST-GCN checkpoint: {e}") from None
     return model.eval()
