@@ -308,6 +308,17 @@ class Solver:
         means = distrib.average({k: v / max(n, 1) for k, v in sums.items()}, self.world)
         return means, s.step_in_epoch >= self.steps_per_epoch
 
+    def measure(self, steps: int, warmup: int = 1) -> dict:
+        """Time ``steps`` training steps after ``warmup`` ones (no validation, no checkpoint):
+        samples/s over all ranks and the share of step time spent waiting for data."""
+        assert warmup + steps <= self.steps_per_epoch, (warmup, steps, self.steps_per_epoch)
+        self._train_epoch(warmup)
+        self.timing = {"data": 0.0, "step": 0.0, "steps": 0}
+        self._train_epoch(steps)
+        t = self.timing
+        return {"samples_per_s": t["steps"] * self.settings["batch_size"] / t["step"],
+                "step_s": t["step"] / t["steps"], "data_wait_share": t["data"] / t["step"]}
+
     # ---- the run ---------------------------------------------------------------------------
 
     def run(self, max_steps: Optional[int] = None) -> State:

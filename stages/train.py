@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import torch
 
-from model import distrib
+from model import checkpoint, distrib
 from model.build import build_model
 from model.solver import NonFiniteLoss, Paths, Solver
 from model.task import SeparationTask
@@ -62,10 +62,14 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
         except NonFiniteLoss as e:
             click.echo(f"train: {e}", err=True)
             return 1
-        if world.is_master and not paths.best.exists():
+        finished = state.epoch >= settings["epochs"]
+        if world.is_master and not finished:
+            click.echo(f"train: stopped at step {state.global_step} (--max-steps); run again "
+                       f"to resume from {paths.last}")
+        elif world.is_master and not paths.best.exists():
             # no epoch was validated with a finite SDR: keep the last weights, say so
-            click.echo("train: no finite val SDR; models file holds the last weights", err=True)
-            torch.save(task.package(solver.model), paths.best)
+            click.echo("train: no finite val SDR; the model file holds the last weights", err=True)
+            checkpoint.save(paths.best, solver.model)
         if world.is_master and state.history:
             last = state.history[-1]
             click.echo("train: " + json.dumps({k: round(v, 4) for k, v in last.items()
