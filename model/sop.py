@@ -11,6 +11,7 @@ from model.backbone import make_backbone
 from model.summary import format_table, param_table
 from model.tribert import check_inputs
 from model.unet import down, up
+from model.visual import prepare_frames
 
 
 class FramesNet(nn.Module):
@@ -23,6 +24,7 @@ class FramesNet(nn.Module):
         self.image_size = image_size
 
     def forward(self, frames):
+        frames = prepare_frames(frames)
         M, T, C, H, W = frames.shape
         x = frames.reshape(M * T, C, H, W)
         if (H, W) != (self.image_size, self.image_size):

@@ -17,13 +17,15 @@ from model.encoder import STREAMS, TriBERTEncoder
 from model.heads import AudioClassifier, SOSPooler, WSDDNHead, fuse
 from model.summary import count, format_table, param_table
 from model.unet import AttentionUNet
-from model.visual import VisualTokenizer
+from model.visual import VisualTokenizer, prepare_frames
 
 
 def check_inputs(batch: dict, frames: int, persons: int) -> tuple[int, int]:
     """Assert the input contract (see :class:`TriBERT`); returns (B, N)."""
-    B, N, T, C, H, W = batch["frames"].shape
-    assert (T, C) == (frames, 3), f"frames: expected (B, N, {frames}, 3, H, W), got {tuple(batch['frames'].shape)}"
+    B, N, T = batch["frames"].shape[:3]
+    assert batch["frames"].dim() == 6 and T == frames, \
+        f"frames: expected (B, N, {frames}, 3, H, W) float or (B, N, {frames}, H, W, 3) uint8, " \
+        f"got {tuple(batch['frames'].shape)}"
     if "pose" in batch:
         assert batch["pose"].shape[:4] == (B, N, T, persons), \
             f"pose: expected (B, N, {T}, {persons}, C, V), got {tuple(batch['pose'].shape)}"
@@ -46,9 +48,12 @@ class TriBERT(nn.Module):
           temporal_pos_emb, frames, mask_rate
         # Heads and separation: num_classes, fusion, unet_depth, unet_channels, unet_max_channels
 
-    Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float normalised; ``pose`` (B, N, T, P, 256, 68)
-    ST-GCN features; ``boxes`` (B, N, T, P, 5); ``absent`` (B, N, T, P) bool;
-    ``log_mag_mix`` (B, 1, 256, 256) log of the warped mixture magnitude.
+    Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float ImageNet-normalised, or (B, N, T, H, W, 3)
+    uint8 as the shards store them (normalised here); ``pose`` (B, N, T, P, 256, 68) ST-GCN
+    features; ``boxes`` (B, N, T, P, 5) (x1, y1, x2, y2, area, normalised); ``absent``
+    (B, N, T, P) bool; ``log_mag_mix`` (B, 1, 256, 256) log of the warped mixture magnitude.
+    Without ``pose``/``boxes``/``absent`` every person counts as absent (the pose stream is then
+    its SOS token only).
 
     Outputs (a dict): ``mask_logits`` (B, N, 256, 256); ``visual_scores``, ``pose_scores``
     (B, N, C) WSDDN scores in [0, 1]; ``audio_logits`` (B, N, C); ``frame_scores``
@@ -70,6 +75,7 @@ class TriBERT(nn.Module):
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
         self.frames, self.persons, self.fusion = frames, persons, fusion
+        self.pose_shape = (pose_channels, pose_joints)
         dims = {"visual": hidden_visual, "pose": hidden_pose, "audio": hidden_audio}
         # Visual, pose and audio tokens
         self.visual = VisualTokenizer(make_backbone(backbone), hidden_visual, num_classes,
@@ -100,14 +106,20 @@ class TriBERT(nn.Module):
         B, N = check_inputs(batch, self.frames, self.persons)
         T, P = self.frames, self.persons
         M = B * N
-        frames = batch["frames"].reshape(M * T, *batch["frames"].shape[3:])
+        frames = prepare_frames(batch["frames"].reshape(M * T, *batch["frames"].shape[3:]))
         with torch.profiler.record_function("tribert.visual"):
             v, frame_scores = self.visual(frames)                       # (M*T, P, Dv), (M*T, C)
         v = v.reshape(M, T * P, -1)
         with torch.profiler.record_function("tribert.pose"):
-            absent = batch["absent"].reshape(M, T, P)
-            p = self.pose_embedding(batch["pose"].reshape(M, T, P, *batch["pose"].shape[4:]),
-                                    batch["boxes"].reshape(M, T, P, 5), absent)
+            if "pose" in batch:
+                absent = batch["absent"].reshape(M, T, P)
+                pose = batch["pose"].reshape(M, T, P, *batch["pose"].shape[4:])
+                boxes = batch["boxes"].reshape(M, T, P, 5)
+            else:
+                absent = torch.ones(M, T, P, dtype=torch.bool, device=v.device)
+                pose = v.new_zeros(M, T, P, *self.pose_shape)
+                boxes = v.new_zeros(M, T, P, 5)
+            p = self.pose_embedding(pose, boxes, absent)
         p = p.reshape(M, T * P, -1)
         with torch.profiler.record_function("tribert.audio"):
             a = self.audio_embedding(batch["log_mag_mix"])               # (B, Da), once per mixture

@@ -14,6 +14,22 @@ from torch import nn
 
 from model.backbone import ResNet
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def prepare_frames(frames: torch.Tensor) -> torch.Tensor:
+    """Frames as the data pipeline stores them, uint8 (..., H, W, 3), -> ImageNet-normalised
+    float (..., 3, H, W) (channels-last in memory, which the backbone wants). Float frames
+    (..., 3, H, W) are taken as already normalised."""
+    if frames.dtype != torch.uint8:
+        assert frames.shape[-3] == 3, f"float frames: expected (..., 3, H, W), got {tuple(frames.shape)}"
+        return frames
+    assert frames.shape[-1] == 3, f"uint8 frames: expected (..., H, W, 3), got {tuple(frames.shape)}"
+    mean = frames.new_tensor(IMAGENET_MEAN, dtype=torch.float32) * 255
+    std = frames.new_tensor(IMAGENET_STD, dtype=torch.float32) * 255
+    return ((frames.float() - mean) / std).movedim(-1, -3)
+
 
 class DecoupledSpatialAttention(nn.Module):
     """Class attention maps A_m = S_E * S_D (paper eq. 1-2).

@@ -123,3 +123,20 @@ def test_paper_preset_builds_and_runs_one_forward_pass():
     assert out["mask_logits"].shape == (1, 1, 256, 256)
     assert out["tokens"]["visual"].shape == (1, 1, 7, 1024)
     assert torch.isfinite(out["mask_logits"]).all()
+
+
+def test_uint8_frames_are_normalised_like_float_frames(tiny_model, batch):
+    tiny_model.eval()
+    raw = torch.randint(0, 256, (2, 2, 3, 64, 64, 3), dtype=torch.uint8)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    normalised = ((raw.float() / 255 - mean) / std).permute(0, 1, 2, 5, 3, 4)
+    a = tiny_model({**batch, "frames": raw})["mask_logits"]
+    b = tiny_model({**batch, "frames": normalised})["mask_logits"]
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_missing_pose_inputs_mean_every_person_absent(tiny_model, batch):
+    tiny_model.eval()
+    no_pose = {k: batch[k] for k in ("frames", "log_mag_mix")}
+    all_absent = {**batch, "absent": torch.ones_like(batch["absent"])}
+    torch.testing.assert_close(tiny_model(no_pose)["fused"], tiny_model(all_absent)["fused"])

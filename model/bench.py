@@ -1,0 +1,166 @@
+"""``tribert bench model``: speed and memory of one training step of each preset on this CPU.
+
+A step is what the trainer does per batch: forward of ``--batch`` mixtures of ``--sources``
+sources, the four losses, backward and an Adam step. Each preset runs in a fresh process so its
+peak resident memory is its own. The forward is broken down by block (profiler labels in
+:class:`model.tribert.TriBERT`), the backward by kind of operation. Other processes sharing the
+CPU inflate every figure: the load average is reported with them.
+
+Reference (issue 5): the official model takes ~18 s per step at batch 2 with the paper
+configuration on this machine kind (forward 5.8 s, backward 10.7 s, optimizer 1.6 s; 275 M
+parameters; peak 8.2 GB).
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import statistics
+import time
+
+import click
+
+from pipeline.bench import peak_rss_mb, report
+
+BLOCKS = ("visual", "pose", "audio", "encoder", "heads", "unet")
+OP_KINDS = {"conv": ("convolution",), "matmul": ("addmm", "mm", "bmm", "linear"),
+            "batch_norm": ("batch_norm",), "attention": ("attention",)}
+
+
+def make_inputs(batch: int, sources: int, params) -> tuple[dict, dict, "torch.Tensor"]:
+    """Random model inputs, loss targets and labels in the data pipeline's contract."""
+    import torch
+
+    r = params.resolved()
+    B, N, T, P = batch, sources, r["frames"], r["persons"]
+    inputs = {"frames": torch.randn(B, N, T, 3, 224, 224),
+              "pose": torch.randn(B, N, T, P, r["pose_channels"], r["pose_joints"]),
+              "boxes": torch.rand(B, N, T, P, 5),
+              "absent": torch.rand(B, N, T, P) < 0.2,
+              "log_mag_mix": torch.randn(B, 1, 256, 256)}
+    feats = {"masks": (torch.rand(B, N, 256, 256) > 0.5).float(),
+             "weight": torch.rand(B, 1, 256, 256)}
+    labels = (torch.rand(B, N, r["num_classes"]) > 0.9).float()
+    return inputs, feats, labels
+
+
+def _op_kind(name: str) -> str:
+    for kind, keys in OP_KINDS.items():
+        if any(k in name for k in keys):
+            return kind
+    return "other"
+
+
+def measure(preset: str, arch: str, batch: int, sources: int, steps: int, threads: int,
+            bf16: bool) -> dict:
+    """Time ``steps`` training steps (after one warm-up) of one preset; figures as a dict."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from model import losses
+    from model.build import build_model
+    from model.config import ModelParams
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    params = ModelParams(arch=arch, preset=preset)
+    model = build_model(params).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5, fused=True)
+    inputs, feats, labels = make_inputs(batch, sources, params)
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16
+                else contextlib.nullcontext())
+
+    def step():
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        with autocast:
+            out = model(inputs)
+            loss = losses.total_loss(losses.tribert_loss(out, feats, labels))
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t3 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2, time.process_time() - c0
+
+    step()  # warm-up: oneDNN primitive creation, allocator growth, optimizer state
+    times = [step() for _ in range(steps)]
+    fwd, bwd, optim, cpu = (statistics.median(t[i] for t in times) for i in range(4))
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        model.eval()(inputs)
+        infer = time.perf_counter() - t0
+        model.train()
+    figures = {
+        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "step_forward_s": fwd, "step_backward_s": bwd, "step_optimizer_s": optim,
+        "step_total_s": fwd + bwd + optim,
+        # CPU seconds of all threads: less sensitive than wall time to other processes' load
+        "step_cpu_s": cpu,
+        "forward_s_per_sample": fwd / batch,
+        "forward_backward_s_per_sample": (fwd + bwd) / batch,
+        "inference_s_per_sample": infer / batch,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if arch == "tribert":
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            with autocast:
+                out = model(inputs)
+                loss = losses.total_loss(losses.tribert_loss(out, feats, labels))
+        events = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages()}
+        for b in BLOCKS:
+            figures[f"forward_block_s.{b}"] = events.get(f"tribert.{b}", 0.0)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            loss.backward()
+        opt.zero_grad(set_to_none=True)
+        kinds = dict.fromkeys(list(OP_KINDS) + ["other"], 0.0)
+        for e in prof.key_averages():
+            if e.key.startswith("aten::"):
+                kinds[_op_kind(e.key)] += e.self_cpu_time_total / 1e6
+        for k, v in kinds.items():
+            figures[f"backward_op_s.{k}"] = v
+    return figures
+
+
+def _child(queue, *args):
+    try:
+        queue.put(("ok", measure(*args)))
+    except BaseException as e:  # report any failure to the parent
+        queue.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def run_isolated(*args) -> dict:
+    """:func:`measure` in a fresh process (its own peak memory)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, *args))
+    proc.start()
+    status, value = queue.get()
+    proc.join()
+    if status != "ok":
+        raise click.ClickException(f"benchmark of {args[:2]} failed: {value}")
+    return value
+
+
+@click.command("model")
+@click.option("--preset", "presets", multiple=True, type=click.Choice(["tiny", "paper"]),
+              default=("tiny", "paper"), show_default=True)
+@click.option("--arch", type=click.Choice(["tribert", "sop"]), default="tribert",
+              show_default=True)
+@click.option("--batch", default=2, show_default=True, help="mixtures per step")
+@click.option("--sources", default=2, show_default=True, help="sources per mixture (N)")
+@click.option("--steps", default=3, show_default=True, help="timed steps (median) after a warm-up")
+@click.option("--threads", default=2, show_default=True)
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast (CPUs with AVX512-BF16/AMX)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def bench_model(presets, arch, batch, sources, steps, threads, bf16, as_json):
+    """Forward, backward and optimizer time per training step, per sample, peak memory and a
+    per-block breakdown for each preset (official paper-size model: ~18 s per step at batch 2)."""
+    figures = {"batch": batch, "sources": sources, "threads": threads, "bf16": bf16,
+               "load_average_start": os.getloadavg()[0]}
+    for preset in presets:
+        for k, v in run_isolated(preset, arch, batch, sources, steps, threads, bf16).items():
+            figures[f"{preset}.{k}"] = v
+    figures["load_average_end"] = os.getloadavg()[0]
+    report(figures, as_json, title=f"tribert bench model ({arch}, batch {batch} x {sources} sources)")
