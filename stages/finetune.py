@@ -20,7 +20,7 @@ import click
 import numpy as np
 import torch
 
-from model import checkpoint
+from model.checkpoint import load as load_model, model_classes
 from model.solver import Paths
 from pipeline.classes import CLASS_INDEX, MUSIC11
 from pipeline.dataset import MixDataset
@@ -47,7 +47,7 @@ class Music11MixDataset(MixDataset):
 def with_classes(pretrained: torch.nn.Module, num_classes: int) -> torch.nn.Module:
     """A fresh model with the pre-trained one's constructor arguments but ``num_classes``."""
     kwargs = {**pretrained.init_kwargs, "num_classes": num_classes}
-    return checkpoint.model_classes()[type(pretrained).__name__](**kwargs)
+    return model_classes()[type(pretrained).__name__](**kwargs)
 
 
 def transfer(pretrained: torch.nn.Module, model: torch.nn.Module) -> list[str]:
@@ -80,7 +80,7 @@ def main(params_path, pretrained, clips, pose, out, checkpoint, live, plots, max
     settings = p.finetune.resolved(p.train, p.model.preset)
     clips, pose = Path(clips), Path(pose) if pose else None
     train_set, val_set = datasets(clips, pose, settings["seed"], Music11MixDataset)
-    base = checkpoint.load(pretrained)
+    base = load_model(pretrained)
     torch.manual_seed(settings["seed"])
     model = with_classes(base, len(MUSIC11))
     fresh = transfer(base, model)

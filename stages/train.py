@@ -20,7 +20,8 @@ from pathlib import Path
 import click
 import torch
 
-from model import checkpoint, distrib
+from model import distrib
+from model.checkpoint import save as save_model
 from model.build import build_model
 from model.solver import NonFiniteLoss, Paths, Solver
 from model.task import SeparationTask
@@ -69,7 +70,7 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
         elif world.is_master and not paths.best.exists():
             # no epoch was validated with a finite SDR: keep the last weights, say so
             click.echo("train: no finite val SDR; the model file holds the last weights", err=True)
-            checkpoint.save(paths.best, solver.model)
+            save_model(paths.best, solver.model)
         if world.is_master and state.history:
             last = state.history[-1]
             click.echo("train: " + json.dumps({k: round(v, 4) for k, v in last.items()
