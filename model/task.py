@@ -63,7 +63,7 @@ def model_inputs(model, batch: dict, feats: dict, device: torch.device) -> dict:
         inputs["absent"] = inputs["absent"].bool()
         inputs["pose"] = inputs["pose"].float()
         inputs["boxes"] = inputs["boxes"].float()
-    else:
+    elif "pose_channels" in getattr(model, "module", model).init_kwargs:  # a model with pose
         inputs.update(erased_pose(model, *frames.shape[:2], device))
     return inputs
 
