@@ -33,7 +33,7 @@ def make_inputs(batch: int, sources: int, params) -> tuple[dict, dict, "torch.Te
 
     r = params.resolved()
     B, N, T, P = batch, sources, r["frames"], r["persons"]
-    inputs = {"frames": torch.randn(B, N, T, 3, 224, 224),
+    inputs = {"frames": torch.randint(0, 256, (B, N, T, 224, 224, 3), dtype=torch.uint8),
               "pose": torch.randn(B, N, T, P, r["pose_channels"], r["pose_joints"]),
               "boxes": torch.rand(B, N, T, P, 5),
               "absent": torch.rand(B, N, T, P) < 0.2,
