@@ -128,6 +128,8 @@ class SeparationTask:
             loss_sum += float(sum(self.weights[k] * terms[k] for k in self.weights))
             n_batches += 1
             for stream, key in STREAM_SCORES.items():
+                if key not in out:      # the SoP baseline has no classifiers
+                    continue
                 top = out[key].float().argmax(dim=-1, keepdim=True)     # (B, N, 1)
                 hits[stream].append(y.gather(-1, top).flatten().cpu())
             est = self.separate(out, feats).double().cpu().numpy()
@@ -143,7 +145,8 @@ class SeparationTask:
         for m in ("sdr", "sir", "sar", "sdr_mix"):
             out[m] = float(np.mean([r.mean()[m] for r in scored])) if scored else float("nan")
         for stream, h in hits.items():
-            out[f"acc_{stream}"] = float(torch.cat(h).mean())
+            if h:
+                out[f"acc_{stream}"] = float(torch.cat(h).mean())
         return out
 
     # ---- checkpoints -----------------------------------------------------------------------
