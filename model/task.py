@@ -75,6 +75,14 @@ def forward(model, batch: dict, device: torch.device) -> tuple[dict, dict]:
     return feats, model(model_inputs(model, batch, feats, device))
 
 
+def source_mask_gap(mask_logits: torch.Tensor) -> torch.Tensor:
+    """Mean |p_n - p_m| between the sources' mask probabilities of a mixture (B, N, F, T): 0
+    when the model predicts the same mask for every source, i.e. ignores the video it is
+    conditioned on (ideal binary masks of 2 sources differ on most bins)."""
+    p = torch.sigmoid(mask_logits.float())
+    return (p[:, :, None] - p[:, None]).abs().mean() * p.shape[1] / max(p.shape[1] - 1, 1)
+
+
 class SeparationTask:
     """The :class:`model.solver.Task` of TriBERT pre-training and fine-tuning.
 
@@ -118,7 +126,7 @@ class SeparationTask:
     def validate(self, model, device: torch.device) -> dict[str, float]:
         loader = DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False,
                             collate_fn=self.collate)
-        records, loss_sum, n_batches = [], 0.0, 0
+        records, loss_sum, n_batches, gap = [], 0.0, 0, 0.0
         hits = {s: [] for s in STREAM_SCORES}
         limit = self.val_mixtures or len(self.val_set)
         for batch in loader:
@@ -126,6 +134,7 @@ class SeparationTask:
             y = self.labels(batch, device)
             terms = losses.tribert_loss(out, feats, y)
             loss_sum += float(sum(self.weights[k] * terms[k] for k in self.weights))
+            gap += float(source_mask_gap(out["mask_logits"]))
             n_batches += 1
             for stream, key in STREAM_SCORES.items():
                 if key not in out:      # the SoP baseline has no classifiers
@@ -140,7 +149,8 @@ class SeparationTask:
             if len(records) >= limit:
                 break
         scored = [r for r in records[:limit] if not r.skipped]
-        out = {"loss": loss_sum / max(n_batches, 1), "mixtures": float(len(scored)),
+        out = {"loss": loss_sum / max(n_batches, 1), "mask_gap": gap / max(n_batches, 1),
+               "mixtures": float(len(scored)),
                "skipped": float(len(records[:limit]) - len(scored))}
         for m in ("sdr", "sir", "sar", "sdr_mix"):
             out[m] = float(np.mean([r.mean()[m] for r in scored])) if scored else float("nan")

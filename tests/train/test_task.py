@@ -29,6 +29,14 @@ def test_frames_are_normalised_channels_first():
                           / torch.tensor([0.229, 0.224, 0.225]))
 
 
+def test_mask_gap_is_zero_for_identical_masks_and_one_for_complementary():
+    from model.task import source_mask_gap
+    logits = torch.zeros(2, 2, 4, 4)
+    assert source_mask_gap(logits) == 0
+    logits[:, 0], logits[:, 1] = 30.0, -30.0
+    assert torch.isclose(source_mask_gap(logits), torch.tensor(1.0))
+
+
 def test_oracle_masks_separate_better_than_the_mixture(clip_dir):
     """The inference path (unwarp, threshold, mixture phase) turns good masks into a high SDR."""
     val = MixDataset(clip_dir, "val")
@@ -52,7 +60,7 @@ def test_training_validates_on_val_and_never_reads_test(clip_dir, tmp_path):
                     distrib.World(0, 1, torch.device("cpu")), collate=collate, log=lambda m: None)
     state = solver.run()
     record = state.history[0]
-    for key in ("train/loss", "train/mask", "val/sdr", "val/sdr_mix", "val/acc_visual",
+    for key in ("train/loss", "train/mask", "val/sdr", "val/mask_gap", "val/sdr_mix", "val/acc_visual",
                 "val/acc_pose", "val/acc_audio", "val/loss"):
         assert math.isfinite(record[key]), key     # a test clip (NaN audio) would poison these
     assert record["val/mixtures"] == 3
