@@ -51,3 +51,23 @@ def clip_dir(tmp_path_factory):
             for r, row in enumerate(part):
                 w.write(r, row)
     return d
+
+
+@pytest.fixture(scope="session")
+def pose_dir(clip_dir, tmp_path_factory):
+    """Pose shards row-aligned with ``clip_dir`` (the layout of pipeline/pose/features.py)."""
+    import h5py
+
+    d = tmp_path_factory.mktemp("pose")
+    rng = np.random.default_rng(0)
+    for path in shards.list_shards(clip_dir):
+        ids = shards.read_index(path, ("video_id",))["video_id"]
+        n = len(ids)
+        with h5py.File(d / path.name, "w") as f:
+            f["features"] = rng.standard_normal((n, 3, 2, 256, 68)).astype(np.float16)
+            f["boxes"] = rng.random((n, 3, 2, 5)).astype(np.float32)
+            absent = np.zeros((n, 3, 2), np.uint8)
+            absent[:, :, 1] = 1                      # one performer per solo clip
+            f["absent"] = absent
+            f["video_id"] = np.asarray(ids, dtype="S11")
+    return d

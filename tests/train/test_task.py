@@ -66,3 +66,19 @@ def test_training_validates_on_val_and_never_reads_test(clip_dir, tmp_path):
     assert record["val/mixtures"] == 3
     model = checkpoint.load(paths.best)
     assert type(model).__name__ == "TriBERT" and model.init_kwargs["layers"] == 1
+
+
+def test_pose_shards_feed_the_pose_stream(clip_dir, pose_dir):
+    from model.task import forward
+    from stages.train import datasets
+    train, _ = datasets(clip_dir, pose_dir, seed=0)
+    batch = collate([train[0], train[1]])
+    assert batch["pose.features"].shape == (2, 2, 3, 2, 256, 68)
+    torch.manual_seed(0)
+    model = build_model(SMALL).eval()
+    with torch.no_grad():
+        _, out = forward(model, batch, torch.device("cpu"))
+        batch["pose.features"] = batch["pose.features"] * 3
+        _, out2 = forward(model, batch, torch.device("cpu"))
+    assert out["pose_scores"].shape == (2, 2, 21)
+    assert not torch.allclose(out["pose_scores"], out2["pose_scores"])   # pose is read
