@@ -3,8 +3,8 @@
 - annotations: AlphaPose JSON -> keypoint file for a generated video of two moving figures
   (probe, parse, resample, slot assignment, write).
 - mediapipe: the whole backend (ffmpeg decode + BlazePose twice + hands per frame) on a video
-  made of the real MUSIC21 sample frames when ../shared is present, else of the synthetic-free
-  test pattern (then mostly "nobody found", which is faster: the figure says which was used).
+  made of the real MUSIC21 sample frames when ../shared is present, else of ffmpeg's test
+  pattern (nobody to find, which is faster: ``mediapipe_frames`` says which was used).
 - alphapose: reported as unavailable unless keypoints.alphapose is configured.
 - features: clips (3 frames each) per second through ST-GCN at the params' width and context.
 """
@@ -110,6 +110,7 @@ def bench_features(tmp: Path, clips: int, width: float, context: int, threads: i
     keypoints.save(tmp / "kp" / "benchVideo0.npz", kp, boxes, absent, fps=8, width=256,
                    height=256, backend="annotations")
     with h5py.File(tmp / "shard-0000.h5", "w") as f:
+        f.attrs["frame_size"], f.attrs["resize"] = 224, "center_crop"
         f["video_id"] = np.array([b"benchVideo0"] * clips)
         f["frame_index"] = (np.arange(clips)[:, None] * 24 % 90 + np.arange(3)).astype(np.int32)
     model = STGCN(width=width).eval()

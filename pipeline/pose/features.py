@@ -7,9 +7,11 @@ N clips, F frames per clip):
 
 =============  ====================  =======  ==============================================
 features       (N, F, 2, 256, 68)    float16  ST-GCN features before the classifier
-boxes          (N, F, 2, 5)          float32  x1, y1, x2, y2 (divided by frame width/height,
-                                              clipped to [0, 1]) and the box area (a share
-                                              of the frame)
+boxes          (N, F, 2, 5)          float32  x1, y1, x2, y2 in the clip frame divided by
+                                              its side, clipped to [0, 1], and the box area
+                                              (a share of the clip frame)
+keypoints      (N, F, 2, 68, 3)      float32  x, y in clip-frame pixels, score (for drawing:
+                                              ``tribert inspect --pose``); zeros when missing
 absent         (N, F, 2)             uint8    1 where the person slot is empty in that frame
 video_id       (N,)                  S11      copied from the clip shard (a row check)
 frame_index    (N, F)                int32    copied from the clip shard
@@ -23,6 +25,11 @@ input position (i + 0.5)/4 - 0.5, so each output step is the stride-4 step cover
 with its neighbour) and step ``context/2`` - frame f itself - is taken. Interpolating keeps the
 one-to-one frame alignment the clip frames need without running a sliding window per frame,
 and the window centred on f gives every frame the same past and future context.
+
+Coordinates: the ST-GCN input is normalised per person over the whole video, as in training
+(pipeline/pose/stgcn.py); boxes and drawn keypoints are mapped into the clip frame the visual
+stream sees (the decode stage's ``resize`` of the source frame to ``frame_size``, read from the
+clip shard's attributes), so a box token covers the same pixels as its person in the frame.
 
 A person slot that is absent at frame f (no keypoints there, or f past the keypoint file's
 end, or no keypoint file for the video) gets zero features, a zero box and absent = 1.
@@ -49,17 +56,24 @@ FLOAT16_MAX = 65504.0
 class VideoPose:
     """One video's keypoints as network input plus per-frame boxes and absent flags."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, size: int, resize: str):
         if path is None or not path.exists():
             self.x = np.zeros((3, 0, NUM_JOINTS, NUM_PERSONS), np.float32)
             self.boxes = np.zeros((0, NUM_PERSONS, 5), np.float32)
+            self.keypoints = np.zeros((0, NUM_PERSONS, NUM_JOINTS, 3), np.float32)
             self.absent = np.ones((0, NUM_PERSONS), bool)
             return
         k = kpio.load(path)
         w, h = k["width"], k["height"]
-        self.x = to_input(k["keypoints"], w, h)
+        self.x = to_input(k["keypoints"], k["boxes"])
         self.absent = k["absent"].astype(bool)
-        self.boxes = normalised_boxes(k["boxes"], w, h)
+        scale, offset = clip_frame_transform(w, h, size, resize)
+        kp = k["keypoints"].copy()
+        kp[..., :2] = kp[..., :2] * scale + offset
+        kp[kp[..., 2] <= 0] = 0.0
+        self.keypoints = kp.astype(np.float32)
+        corners = k["boxes"].reshape(*k["boxes"].shape[:-1], 2, 2) * scale + offset
+        self.boxes = normalised_boxes(corners.reshape(k["boxes"].shape), size)
         self.boxes[self.absent] = 0.0
 
     def window(self, f: int, context: int) -> np.ndarray:
@@ -71,17 +85,33 @@ class VideoPose:
             out[:, a - lo:b - lo] = self.x[:, a:b]
         return out
 
-    def at(self, f: int) -> tuple[np.ndarray, np.ndarray]:
-        """(boxes (2, 5), absent (2,)) of frame f (absent past the end)."""
+    def at(self, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes (2, 5), keypoints (2, 68, 3), absent (2,)) of frame f (absent past the end)."""
         if 0 <= f < len(self.absent):
-            return self.boxes[f], self.absent[f]
-        return np.zeros((NUM_PERSONS, 5), np.float32), np.ones(NUM_PERSONS, bool)
+            return self.boxes[f], self.keypoints[f], self.absent[f]
+        return (np.zeros((NUM_PERSONS, 5), np.float32),
+                np.zeros((NUM_PERSONS, NUM_JOINTS, 3), np.float32), np.ones(NUM_PERSONS, bool))
 
 
-def normalised_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(..., 4) pixel boxes -> (..., 5): x1/W, y1/H, x2/W, y2/H clipped to the frame [0, 1],
-    and the clipped box's area (a share of the frame)."""
-    b = np.clip(boxes.astype(np.float64) / [width, height, width, height], 0.0, 1.0)
+def clip_frame_transform(width: int, height: int, size: int, resize: str):
+    """(scale (2,), offset (2,)) mapping source-frame pixels to clip-frame pixels for the decode
+    stage's resize modes: center_crop (short side to ``size``, centre crop), pad (long side to
+    ``size``, centred) and stretch."""
+    if resize == "stretch":
+        return np.array([size / width, size / height]), np.zeros(2)
+    if resize == "center_crop":
+        s = size / min(width, height)
+    elif resize == "pad":
+        s = size / max(width, height)
+    else:
+        raise ValueError(f"unknown decode resize mode {resize!r}")
+    return np.array([s, s]), (size - np.array([width, height]) * s) / 2
+
+
+def normalised_boxes(boxes: np.ndarray, size: int) -> np.ndarray:
+    """(..., 4) clip-frame pixel boxes -> (..., 5): x1, y1, x2, y2 divided by the frame side and
+    clipped to [0, 1], and the clipped box's area (a share of the frame)."""
+    b = np.clip(boxes.astype(np.float64) / size, 0.0, 1.0)
     area = np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
     return np.concatenate([b, area[..., None]], -1).astype(np.float32)
 
@@ -103,8 +133,12 @@ def shard_features(clip_shard: Path, keypoint_dir: Path, model: STGCN, p: PoseFe
     with h5py.File(clip_shard, "r") as f:
         vids = f["video_id"][()]
         fidx = f["frame_index"][()].astype(np.int32)
+        try:
+            size, resize = int(f.attrs["frame_size"]), str(f.attrs["resize"])
+        except KeyError as e:
+            raise ValueError(f"{clip_shard}: clip shard lacks the attribute {e}") from None
     n, nf = fidx.shape
-    videos = {v: VideoPose(keypoint_dir / f"{v.decode()}.npz") for v in dict.fromkeys(vids)}
+    videos = {v: VideoPose(keypoint_dir / f"{v.decode()}.npz", size, resize) for v in dict.fromkeys(vids)}
     # unique (video, frame) pairs, in first-seen order
     pairs = list(dict.fromkeys((v, int(t)) for v, row in zip(vids, fidx) for t in row))
     feats = {}
@@ -115,32 +149,37 @@ def shard_features(clip_shard: Path, keypoint_dir: Path, model: STGCN, p: PoseFe
             feats[key] = feat
     out = {"features": np.zeros((n, nf, NUM_PERSONS, FEATURE_CHANNELS, NUM_JOINTS), np.float16),
            "boxes": np.zeros((n, nf, NUM_PERSONS, 5), np.float32),
+           "keypoints": np.zeros((n, nf, NUM_PERSONS, NUM_JOINTS, 3), np.float32),
            "absent": np.ones((n, nf, NUM_PERSONS), np.uint8),
            "video_id": vids, "frame_index": fidx}
     for r in range(n):
         for j in range(nf):
             v, t = vids[r], int(fidx[r, j])
-            boxes, absent = videos[v].at(t)
+            boxes, kp, absent = videos[v].at(t)
             feat = np.clip(feats[(v, t)], -FLOAT16_MAX, FLOAT16_MAX)
             feat[absent] = 0.0
             out["features"][r, j] = feat.astype(np.float16)
             out["boxes"][r, j] = boxes
+            out["keypoints"][r, j] = kp
             out["absent"][r, j] = absent
     return out
 
 
 def write_shard(path: Path, arrays: dict, attrs: dict) -> None:
-    """Write one pose shard atomically, byte-reproducibly (no timestamps, fixed order)."""
+    """Write one pose shard atomically, byte-reproducibly: no timestamps, a fixed order, and
+    gzip (h5py's lzf filter leaves its hash table uninitialised, so equal data can compress to
+    different bytes)."""
     with atomic.atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             for k, v in attrs.items():
                 f.attrs[k] = v
-            for name in ("features", "boxes", "absent", "video_id", "frame_index"):
+            for name in ("features", "boxes", "keypoints", "absent", "video_id", "frame_index"):
                 a = arrays[name]
                 multi = a.ndim > 1
                 f.create_dataset(name, data=a, track_times=False,
                                  chunks=(1,) + a.shape[1:] if multi and len(a) else None,
-                                 compression="lzf" if multi and len(a) else None)
+                                 compression="gzip" if multi and len(a) else None,
+                                 compression_opts=1 if multi and len(a) else None)
 
 
 def run(clip_dir, keypoint_dir, checkpoint, out_dir, p: PoseFeaturesParams, log=print) -> dict:

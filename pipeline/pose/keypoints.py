@@ -65,8 +65,12 @@ def output_frames(info: VideoInfo, fps: float) -> int:
 
 
 def source_index(t: np.ndarray, src_fps: float, fps: float, n_src: int) -> np.ndarray:
-    """The source frame shown at output frame t (time t / fps): the nearest one."""
-    return np.minimum(np.floor(np.asarray(t) * src_fps / fps + 0.5).astype(int), n_src - 1)
+    """The source frame ffmpeg's ``fps`` filter shows at output frame t (the decode stage's
+    frame t): source frame i lands in output slot round(i * fps / src_fps) and each slot keeps
+    the last frame that landed in or before it, i.e. i = ceil((t + 1/2) * src_fps / fps) - 1
+    (checked against ffmpeg for 16-30 fps sources)."""
+    i = np.ceil((np.asarray(t) + 0.5) * src_fps / fps - 1e-9).astype(int) - 1
+    return np.clip(i, 0, n_src - 1)
 
 
 def _centre_x(det: Detection) -> float:
@@ -160,7 +164,7 @@ def detect(backend: str, video: Path, annotations: Path | None, fps: float,
 
 
 def resample(by_frame: dict[int, list[Detection]], info: VideoInfo, fps: float) -> list[list[Detection]]:
-    """Source-frame detections -> one list per output frame at ``fps`` (nearest source frame)."""
+    """Source-frame detections -> one list per output frame at ``fps`` (:func:`source_index`)."""
     n_out = output_frames(info, fps)
     idx = source_index(np.arange(n_out), info.fps, fps, info.frames)
     return [by_frame.get(int(i), []) for i in idx]

@@ -45,9 +45,9 @@ class KeypointsParams:
 class StgcnParams:
     """Stage ``stgcn_train``: ST-GCN (Yan et al. 2018) re-trained to classify the instrument."""
 
-    width: float = rng(1.0, 0.0625, 4.0, doc="channel multiplier of the 64/128/256 blocks")
-    window: int = rng(32, 8, 512, doc="frames per training sample (multiple of 4)")
-    epochs: int = rng(8, 1, 1000)
+    width: float = rng(0.25, 0.0625, 4.0, doc="channel multiplier of blocks 1-9 (1.0 = the paper)")
+    window: int = rng(16, 8, 512, doc="frames per training sample (multiple of 4)")
+    epochs: int = rng(10, 1, 1000)
     windows_per_video: int = rng(4, 1, 1000, doc="random windows drawn per video per epoch")
     batch_size: int = rng(8, 1, 1024)
     lr: float = rng(3e-3, 0.0, 10.0, lo_open=True)

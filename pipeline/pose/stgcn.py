@@ -1,9 +1,12 @@
 """ST-GCN (Yan et al., AAAI 2018) over the Halpe-68 graph: the pose encoder of TriBERT (paper
 Sec. 3.1, "Keypoint (pose) Representations", which re-trains yysijie/st-gcn on MUSIC21).
 
-Input (N, C=3 [x, y, score], T, V=68, M=2). Coordinates are normalised to the frame
-(x / W - 0.5, y / H - 0.5, so the frame spans [-0.5, 0.5)); a missing joint (score 0) is all
-zeros and an absent person is all zeros (:func:`to_input`). Network (REFERENCE.md "ST-GCN"):
+Input (N, C=3 [x, y, score], T, V=68, M=2). Coordinates are normalised per person and video
+(:func:`to_input`): centred on the median centre of the person's boxes over the video and
+divided by the median box side, so a performer spans about [-0.5, 0.5] wherever and however
+large they appear (the position in the frame reaches TriBERT through the box embedding; the
+synthetic data has ~3 videos per class, too few to learn position invariance). A missing joint
+(score 0) is all zeros in every channel and an absent person is all zeros. Network (REFERENCE.md "ST-GCN"):
 data BatchNorm over V*C (persons folded into the batch), 10 blocks of
 64, 64, 64, 64, 128 (stride 2), 128, 128, 256 (stride 2), 256, 256 channels, each = spatial graph conv (K=3 partition, A D^-1, learnable edge importance per block), BN,
 ReLU, 9x1 temporal conv, BN, dropout, residual, ReLU. The classifier pools over time, joints
@@ -31,16 +34,24 @@ TEMPORAL_KERNEL = 9
 STRIDE = 4  # total temporal stride of BLOCKS
 
 
-def to_input(keypoints: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Keypoints (T, M, V, 3) in pixels -> network input (3, T, V, M) float32, normalised to the
-    frame; joints with score 0 (missing, or an absent person) are zero in every channel."""
+def to_input(keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Keypoints (T, M, V, 3) and boxes (T, M, 4) in pixels -> network input (3, T, V, M)
+    float32, person-normalised (module docstring); joints with score 0 are zero everywhere."""
     t_len, m, v, c = keypoints.shape
     assert (m, v, c) == (NUM_PERSONS, NUM_JOINTS, 3), keypoints.shape
-    out = np.empty((t_len, m, v, 3), np.float32)
-    out[..., 0] = keypoints[..., 0] / width - 0.5
-    out[..., 1] = keypoints[..., 1] / height - 0.5
-    out[..., 2] = keypoints[..., 2]
-    out[keypoints[..., 2] <= 0] = 0.0
+    assert boxes.shape == (t_len, m, 4), boxes.shape
+    seen = keypoints[..., 2] > 0
+    out = np.zeros((t_len, m, v, 3), np.float32)
+    for p in range(m):
+        rows = seen[:, p].any(-1)
+        if not rows.any():
+            continue
+        b = boxes[rows, p].astype(np.float64)
+        centre = np.median((b[:, :2] + b[:, 2:]) / 2, axis=0)
+        side = max(float(np.median(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]))), 1.0)
+        out[:, p, :, :2] = (keypoints[:, p, :, :2] - centre) / side
+        out[:, p, :, 2] = keypoints[:, p, :, 2]
+    out[~seen] = 0.0
     return np.ascontiguousarray(out.transpose(3, 0, 2, 1))
 
 

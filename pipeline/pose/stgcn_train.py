@@ -10,6 +10,7 @@ weights before, see :func:`recalibrate_bn`):
   accuracy  share of videos whose top-n classes are exactly their n labels (n = 1 solo, 2 duet)
   top1      share of videos whose best class is one of their labels
   loss      mean BCE of the video-level scores
+plus ``train_loss``, the last epoch's mean training loss (with dropout).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def load_sequences(manifest_path: str | Path, keypoint_dir: str | Path, split: s
         if row.split != split or not row.ok or not path.exists():
             continue
         k = kpio.load(path)
-        out.append(Sequence(row.video_id, to_input(k["keypoints"], k["width"], k["height"]),
+        out.append(Sequence(row.video_id, to_input(k["keypoints"], k["boxes"]),
                             np.asarray(multi_hot(row.classes), np.float32)))
     return out
 
@@ -141,7 +142,7 @@ def train(train_seqs: list[Sequence], val_seqs: list[Sequence], p: StgcnParams,
         log(f"stgcn epoch {epoch + 1}/{p.epochs}: train loss {total / n:.4f}")
     recalibrate_bn(model, sample_batches(train_seqs, p, rng))
     metrics = {f"val_{k}": v for k, v in evaluate(model, val_seqs, p.window).items()}
-    metrics.update({f"train_{k}": v for k, v in evaluate(model, train_seqs, p.window).items()})
+    metrics.update(train_loss=total / n, train_videos=len(train_seqs))
     log(f"stgcn val accuracy {metrics['val_accuracy']:.3f} top1 {metrics['val_top1']:.3f} "
         f"({metrics['val_videos']} videos)")
     return model, metrics

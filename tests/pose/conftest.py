@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pose_motion import SIZE, keypoint_sequence
+from pose_motion import boxes_of, keypoint_sequence
 
 
 @pytest.fixture(scope="session")
@@ -21,8 +21,9 @@ def motion_sequences():
         out = []
         for c in classes:
             for k in range(n):
-                x = to_input(keypoint_sequence(c, 24, rng), SIZE, SIZE)
+                kp = keypoint_sequence(c, 16, rng)
+                x = to_input(kp, boxes_of(kp))
                 out.append(Sequence(f"{tag}{c:02d}{k:06d}", x, np.asarray(multi_hot([CLASSES[c]]), np.float32)))
         return out
 
-    return make(6, "t"), make(4, "v")
+    return make(6, "t"), make(3, "v")

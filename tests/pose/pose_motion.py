@@ -43,3 +43,10 @@ def keypoint_sequence(cls: int, frames: int, rng, duet_with: int | None = None) 
             kp[t, 0] = figure(t, cls, phases[0], -0.22, rng)
             kp[t, 1] = figure(t, duet_with, phases[1], 0.22, rng)
     return kp
+
+
+def boxes_of(kp: np.ndarray) -> np.ndarray:
+    """(T, M, 4) boxes around the scored joints of (T, M, 68, 3) keypoints (zeros when absent)."""
+    from pipeline.pose.annotations import box_from_joints
+
+    return np.array([[box_from_joints(person) for person in frame] for frame in kp], np.float32)

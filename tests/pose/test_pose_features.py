@@ -31,6 +31,7 @@ def setup(tmp_path_factory):
             "shard-0001.h5": ([b"duetVideo01"], [[18, 19, 20]])}
     for name, (vids, fidx) in rows.items():
         with h5py.File(clips / name, "w") as f:
+            f.attrs["frame_size"], f.attrs["resize"] = 224, "center_crop"
             f["video_id"] = np.array(vids, "S11")
             f["frame_index"] = np.array(fidx, np.int32)
     save_checkpoint(STGCN(width=0.125).eval(), tmp / "stgcn.pt", {})
@@ -75,6 +76,24 @@ def test_boxes_are_normalised_with_their_area(setup):
     box = _read(tmp / "pose" / "shard-0000.h5")["boxes"][1, 0, 0]
     assert 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1
     assert box[4] == pytest.approx((box[2] - box[0]) * (box[3] - box[1]), rel=1e-5)
+
+
+def test_keypoints_and_boxes_are_in_clip_frame_pixels(setup):
+    tmp, _ = setup
+    a = _read(tmp / "pose" / "shard-0000.h5")
+    src = keypoints.load(tmp / "kp" / "duetVideo01.npz")
+    scale = 224 / SIZE                                  # a square source: centre crop = scaling
+    np.testing.assert_allclose(a["keypoints"][1, 0], src["keypoints"][9] * [scale, scale, 1], rtol=1e-5)
+    x1 = src["boxes"][9, 0, 0] * scale / 224
+    assert a["boxes"][1, 0, 0, 0] == pytest.approx(max(0.0, x1), rel=1e-5)
+
+
+def test_centre_crop_and_pad_geometry():
+    scale, offset = features.clip_frame_transform(640, 360, 224, "center_crop")
+    np.testing.assert_allclose(np.array([320, 180]) * scale + offset, [112, 112])   # centre stays
+    np.testing.assert_allclose(np.array([0, 0]) * scale + offset, [-(640 * 224 / 360 - 224) / 2, 0])
+    scale, offset = features.clip_frame_transform(640, 360, 224, "pad")
+    np.testing.assert_allclose(np.array([0, 360]) * scale + offset, [0, 112 + 63])
 
 
 def test_rerun_is_byte_identical(setup):

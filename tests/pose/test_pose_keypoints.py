@@ -36,9 +36,19 @@ def test_at_most_two_persons_by_score():
     assert boxes[0, 0, 0] > 50   # the low-scored leftmost one is dropped
 
 
-def test_source_index_picks_the_nearest_frame():
-    idx = keypoints.source_index(np.arange(5), src_fps=25.0, fps=8.0, n_src=12)
-    assert idx.tolist() == [0, 3, 6, 9, 11]
+def test_source_index_matches_ffmpeg_fps_filter(tmp_path):
+    # a 25 fps video whose frame i has grey level 5 i, read back through ffmpeg's fps=8 filter
+    n, src = 50, 25
+    frames = b"".join(np.full((16, 16, 3), 5 * i, np.uint8).tobytes() for i in range(n))
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "16x16",
+                    "-r", str(src), "-i", "pipe:0", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p",
+                    str(tmp_path / "c.mp4")], input=frames, check=True)
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "c.mp4"), "-vf", "fps=8", "-f",
+                          "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], capture_output=True, check=True).stdout
+    shown = np.round(np.frombuffer(out, np.uint8).reshape(-1, 16, 16, 3)[:, 8, 8, 0] / 5).astype(int)
+    info = keypoints.VideoInfo(16, 16, float(src), n)
+    assert keypoints.output_frames(info, 8) == len(shown)
+    assert keypoints.source_index(np.arange(len(shown)), src, 8, n).tolist() == shown.tolist()
 
 
 def test_save_is_byte_deterministic_and_loads(tmp_path):

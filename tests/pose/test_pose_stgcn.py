@@ -10,13 +10,17 @@ from pipeline.pose.halpe import halpe_adjacency
 torch.set_num_threads(2)
 
 
-def test_to_input_normalises_to_the_frame_and_zeroes_missing_joints():
+def test_to_input_centres_each_person_and_zeroes_missing_joints():
     kp = np.zeros((2, 2, 68, 3), np.float32)
     kp[:, 0, :, :] = [100.0, 25.0, 0.8]
+    kp[:, 0, 0, :2] = [60.0, 5.0]
     kp[1, 0, 7] = [30.0, 30.0, 0.0]            # a missing joint with stale coordinates
-    x = to_input(kp, width=200, height=100)
+    boxes = np.zeros((2, 2, 4), np.float32)
+    boxes[:, 0] = [60, 5, 100, 25]              # centre (80, 15), side 40
+    x = to_input(kp, boxes)
     assert x.shape == (3, 2, 68, 2)
-    np.testing.assert_allclose(x[:, 0, 0, 0], [0.0, -0.25, 0.8])
+    np.testing.assert_allclose(x[:, 0, 1, 0], [0.5, 0.25, 0.8])
+    np.testing.assert_allclose(x[:, 0, 0, 0], [-0.5, -0.25, 0.8])
     assert (x[:, 1, 7, 0] == 0).all()
     assert (x[..., 1] == 0).all()               # the absent person is all zeros
 
@@ -54,7 +58,7 @@ def test_learns_class_dependent_motion(motion_sequences):
     from pipeline.pose.stgcn_train import train
 
     tr, va = motion_sequences
-    p = StgcnParams(width=0.125, window=16, epochs=8, windows_per_video=2, batch_size=8, lr=3e-3)
+    p = StgcnParams(width=0.125, window=8, epochs=8, windows_per_video=2, batch_size=8, lr=3e-3)
     _, metrics = train(tr, va, p, log=lambda *_: None)
     print(f"ST-GCN on 4-class motion: val accuracy {metrics['val_accuracy']:.3f} (chance 0.25)")
     assert metrics["val_accuracy"] >= 0.6, metrics
