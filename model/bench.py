@@ -56,6 +56,7 @@ def measure(preset: str, arch: str, batch: int, sources: int, steps: int, thread
     """Time ``steps`` training steps (after one warm-up) of one preset; figures as a dict."""
     import torch
     from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
 
     from model import losses
     from model.build import build_model
@@ -91,6 +92,8 @@ def measure(preset: str, arch: str, batch: int, sources: int, steps: int, thread
         t0 = time.perf_counter()
         model.eval()(inputs)
         infer = time.perf_counter() - t0
+        with FlopCounterMode(display=False) as flops:  # load-independent measure of the work
+            model(inputs)
         model.train()
     figures = {
         "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
@@ -101,6 +104,7 @@ def measure(preset: str, arch: str, batch: int, sources: int, steps: int, thread
         "forward_s_per_sample": fwd / batch,
         "forward_backward_s_per_sample": (fwd + bwd) / batch,
         "inference_s_per_sample": infer / batch,
+        "forward_gflop_per_step": flops.get_total_flops() / 1e9,
         "peak_rss_mb": peak_rss_mb(),
     }
     if arch == "tribert":
