@@ -79,3 +79,31 @@ def test_unusable_checkpoint_names_the_file(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="bad.pt: not a usable ST-GCN checkpoint"):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_stage_writes_a_loadable_checkpoint_and_metrics(tmp_path):
+    import json
+
+    from pose_motion import SIZE, boxes_of, keypoint_sequence
+    from pipeline import manifest
+    from pipeline.pose import keypoints, stgcn_train
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, (cls, split) in enumerate([("cello", "train"), ("flute", "train"), ("cello", "val"),
+                                      ("flute", "test")]):
+        vid = f"video{i:06d}"
+        kp = keypoint_sequence(i % 2, 12, rng)
+        keypoints.save(tmp_path / "kp" / f"{vid}.npz", kp, boxes_of(kp), ~kp[..., 2].any(-1),
+                       fps=8, width=SIZE, height=SIZE, backend="annotations")
+        rows.append(manifest.Row(vid, (cls,), split=split, video=f"{vid}.mp4"))
+    manifest.write(tmp_path / "manifest.csv", rows)
+    p = StgcnParams(width=0.0625, window=8, epochs=1, windows_per_video=1, batch_size=2)
+    metrics = stgcn_train.run(tmp_path / "manifest.csv", tmp_path / "kp", tmp_path / "m" / "stgcn.pt",
+                              tmp_path / "r" / "metrics.json", p, log=lambda *_: None)
+    saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert saved["val_videos"] == 1 and saved["train_videos"] == 2
+    assert saved["val_accuracy"] == metrics["val_accuracy"] in (0.0, 1.0)
+    model = load_checkpoint(tmp_path / "m" / "stgcn.pt")
+    assert model.config["width"] == 0.0625
+    assert torch.load(tmp_path / "m" / "stgcn.pt", weights_only=True)["classes"][14] == "cello"
