@@ -110,3 +110,20 @@ def test_sound_of_pixels_shape():
                         unet_channels=4, unet_max_channels=8)
     out = sop(make_batch())
     assert out["mask_logits"].shape == (2, 2, 256, 256) and out["fused"].shape == (2, 2, 4)
+
+
+def test_self_guided_fusion_with_one_token_adds_the_feature():
+    fusion = SelfGuidedFusion(6)
+    a, v = torch.randn(2, 6, 2, 2), torch.rand(2, 6)
+    h = a + v[:, :, None, None]
+    torch.testing.assert_close(fusion(a, v), fusion.mlp(h) + h)
+
+
+def test_self_guided_fusion_attends_over_several_tokens():
+    fusion = SelfGuidedFusion(4)
+    a = torch.zeros(1, 4, 1, 1)
+    a[0, 0] = 10.0                                   # the position aligns with token 0
+    v = torch.eye(4)[None, :2]                       # tokens e0, e1
+    weights = torch.softmax(torch.tensor([10.0, 0.0]) / 2, 0)
+    h = a[0, :, 0, 0] + weights[0] * v[0, 0] + weights[1] * v[0, 1]
+    torch.testing.assert_close(fusion(a, v)[0, :, 0, 0], fusion.mlp(h[None, :, None, None])[0, :, 0, 0] + h)
