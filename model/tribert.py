@@ -102,8 +102,9 @@ class TriBERT(nn.Module):
 
     def tokenize(self, batch: dict) -> tuple[dict, dict, dict, torch.Tensor]:
         """Inputs -> tokens {stream: (M, L, d)} with M = B * N and L = 1 + T * P (SOS first),
-        valid {stream: (M, L)}, masked {stream: (M, L)}, frame class scores (M, T, C)."""
-        B, N = check_inputs(batch, self.frames, self.persons)
+        valid {stream: (M, L)}, masked {stream: (M, L)}, frame class scores (M, T, C).
+        The batch must satisfy :func:`check_inputs` (``forward`` checks it)."""
+        B, N = batch["frames"].shape[:2]
         T, P = self.frames, self.persons
         M = B * N
         frames = prepare_frames(batch["frames"].reshape(M * T, *batch["frames"].shape[3:]))
@@ -156,7 +157,10 @@ class TriBERT(nn.Module):
         with torch.profiler.record_function("tribert.unet"):
             feats = self.unet.encode(batch["log_mag_mix"])
             mask_logits = self.unet.decode(feats, fused.reshape(B, N, -1))
-        per_source = lambda x: x.reshape(B, N, *x.shape[1:])  # noqa: E731
+
+        def per_source(x):  # (B * N, ...) -> (B, N, ...)
+            return x.reshape(B, N, *x.shape[1:])
+
         return {
             "mask_logits": mask_logits,                                    # (B, N, 256, 256)
             "visual_scores": per_source(visual_scores),                    # (B, N, C)
