@@ -2,14 +2,11 @@
 with a reason, in a user's clone where it is absent."""
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TRIBERT_SHARED", ROOT.parent / "shared"))
+from support import ROOT, SHARED
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +35,3 @@ def music_lists(shared_dir) -> Path:
     if not d.is_dir():
         pytest.skip(f"{d} is absent")
     return d
-
-
-def require_tools(*names):
-    missing = [n for n in names if shutil.which(n) is None]
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} on PATH (scripts/setup.sh installs them)")

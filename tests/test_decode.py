@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, require_tools
+from support import ROOT, require_tools
 from pipeline import decode, manifest
 from pipeline.decode import DecodeParams, Skip
 from pipeline.params import ExecutorParams, ParamsError, build

@@ -12,7 +12,7 @@ import pytest
 import yt_dlp
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
-from conftest import require_tools
+from support import require_tools
 from pipeline import download
 from pipeline.atomic import TMP_MARK
 from pipeline.download import classify, download_all, download_one

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import require_tools
+from support import require_tools
 
 pytestmark = pytest.mark.slow
 

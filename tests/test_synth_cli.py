@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from conftest import require_tools
+from support import require_tools
 from pipeline.cli import main
 from pipeline.synth.encode import probe_ok
 

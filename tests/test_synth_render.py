@@ -11,7 +11,7 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from conftest import require_tools
+from support import require_tools
 from pipeline.classes import CLASSES
 from pipeline.params import SynthParams
 from pipeline.synth import VideoSpec, id_lists, plan, render
