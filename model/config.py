@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from pipeline.params import ParamsError, rng
+from pipeline.params import ParamsError, opt, rng
 
 Backbone = Literal["resnet50", "resnet18", "resnet_tiny"]
 
@@ -57,9 +57,6 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def opt(lo=None, hi=None, doc: str = ""):
-    """An optional size override: ``None`` keeps the preset's value; else checked in [lo, hi]."""
-    return field(default=None, metadata={"min": lo, "max": hi, "doc": doc})
 
 
 @dataclass(frozen=True)
@@ -98,14 +95,6 @@ class ModelParams:
     vggish_weights: str = ""         # a VGG-style audio network state_dict file
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value, lo, hi = getattr(self, f.name), f.metadata.get("min"), f.metadata.get("max")
-            if value is None or (lo is None and hi is None):
-                continue
-            if lo is not None and value < lo:
-                raise ParamsError(f"{f.name}: expected a value >= {lo}, got {value!r}")
-            if hi is not None and value > hi:
-                raise ParamsError(f"{f.name}: expected a value <= {hi}, got {value!r}")
         r = self.resolved()
         if len(r["vggish_channels"]) != 7 or min(r["vggish_channels"]) < 1:
             raise ParamsError(f"vggish_channels: expected 7 positive channel counts, "

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-from pipeline.params import ParamsError, rng
+from pipeline.params import ParamsError, opt, rng
 
 # Per model preset: the values of the ``None``-default fields below.
 PRESETS: dict[str, dict] = {
@@ -25,20 +25,8 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def opt(lo=None, hi=None, doc: str = ""):
-    """A per-preset override: ``None`` keeps the preset's value; else checked in [lo, hi]."""
-    return field(default=None, metadata={"min": lo, "max": hi, "doc": doc})
 
 
-def _check_overrides(obj) -> None:
-    for f in dataclasses.fields(obj):
-        value, lo, hi = getattr(obj, f.name), f.metadata.get("min"), f.metadata.get("max")
-        if value is None or (lo is None and hi is None):
-            continue
-        if lo is not None and value < lo:
-            raise ParamsError(f"{f.name}: expected a value >= {lo}, got {value!r}")
-        if hi is not None and value > hi:
-            raise ParamsError(f"{f.name}: expected a value <= {hi}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +65,6 @@ class TrainParams:
     checkpoint_every: int = rng(0, 0, 10**9, doc="also save every N steps; 0 = per epoch only")
 
     def __post_init__(self):
-        _check_overrides(self)
         if not (0.0 <= self.betas[0] < 1.0 and 0.0 <= self.betas[1] < 1.0):
             raise ParamsError(f"betas: expected two values in [0, 1), got {list(self.betas)}")
 
@@ -98,9 +85,6 @@ class FinetuneParams:
     lr: Optional[float] = opt(0.0, 1.0, "paper: 1e-7")
     epochs: Optional[int] = opt(1, 100000, "paper: 1500")
     seed: int = rng(0, 0)
-
-    def __post_init__(self):
-        _check_overrides(self)
 
     def resolved(self, train: TrainParams, preset: str) -> dict:
         """The train settings with this section's lr and epochs (preset defaults if ``None``)."""

@@ -36,6 +36,12 @@ def rng(default, lo=None, hi=None, *, lo_open=False, doc: str = ""):
     return field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open, "doc": doc})
 
 
+def opt(lo=None, hi=None, doc: str = ""):
+    """An optional numeric override: ``None`` (the default) means "take the preset's value";
+    a given value is checked against [lo, hi] like :func:`rng`."""
+    return rng(None, lo, hi, doc=doc)
+
+
 def sub(cls):
     """A nested section with its own defaults."""
     return field(default_factory=cls)
@@ -137,7 +143,7 @@ def build(cls, raw: dict | None, prefix: str):
         raise ParamsError(f"{prefix}.{e}") from None
     # defaults are validated too, so a bad default cannot hide
     for name, f in fields.items():
-        if name not in raw and f.metadata:
+        if name not in raw and f.metadata and getattr(obj, name) is not None:
             _check_range(getattr(obj, name), f"{prefix}.{name}", dict(f.metadata))
     return obj
 
