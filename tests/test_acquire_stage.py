@@ -39,12 +39,15 @@ def test_killed_generation_resumes_without_redoing_finished_videos(params, tmp_p
     out = tmp_path / "raw"
     proc = _acquire(params, out)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((out / "videos").glob("[!.]*.mp4"))) < 2:
+    # a video is finished once its keypoint JSON, the last file render writes, is in place
+    while time.time() < deadline and len(list((out / "annotations").glob("[!.]*.json"))) < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = {p.name: p.stat().st_mtime_ns for p in (out / "videos").glob("[!.]*.mp4")}
-    assert 2 <= len(finished) < 7, "the kill should land mid-run"
+    finished = {f"{sub}/{p.stem}{ext}": (out / sub / f"{p.stem}{ext}").stat().st_mtime_ns
+                for p in (out / "annotations").glob("[!.]*.json")
+                for sub, ext in (("videos", ".mp4"), ("annotations", ".json"))}
+    assert 2 <= len(finished) // 2 < 7, "the kill should land mid-run"
     assert not (out / "manifest.csv").exists()
 
     again = _acquire(params, out)
@@ -53,7 +56,7 @@ def test_killed_generation_resumes_without_redoing_finished_videos(params, tmp_p
     rows = manifest.read(out / "manifest.csv")
     assert len(rows) == 7 and all(r.ok for r in rows)
     for name, mtime in finished.items():  # finished videos were not rendered again
-        assert (out / "videos" / name).stat().st_mtime_ns == mtime
+        assert (out / name).stat().st_mtime_ns == mtime, name
     leftovers = [p for p in out.rglob(f"{TMP_MARK}*")]
     assert leftovers == []
     assert all((out / r.video).is_file() and (out / r.annotations).is_file() for r in rows)
