@@ -8,11 +8,12 @@ Fig. 2), and a checkpoint's ``fc.*`` keys are ignored.
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from model import checkpoint
 
 
 class BasicBlock(nn.Module):
@@ -130,10 +131,7 @@ def load_backbone_weights(backbone: ResNet, path: str | Path) -> None:
     """Load a torchvision-format state_dict (optionally wrapped as {"state_dict": ...}) into
     ``backbone``: every backbone key must be present with its shape; ``fc.*`` is ignored."""
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{path}: cannot read backbone weights: {e}") from None
+    state = checkpoint.read(path, "backbone weights")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):

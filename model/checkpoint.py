@@ -61,13 +61,19 @@ def save(path: str | Path, model: nn.Module) -> None:
         torch.save(package(model), tmp)
 
 
+def read(path: str | Path, what: str, map_location: str | torch.device = "cpu"):
+    """``torch.load(path, weights_only=True)``; an unreadable file raises ValueError naming the
+    file and ``what`` it should have held."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{path}: cannot read {what}: {e}") from None
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model saved at ``path`` (``weights_only=True``)."""
     path = Path(path)
-    try:
-        pkg = torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{path}: cannot read model package: {e}") from None
+    pkg = read(path, "model package", map_location)
     if isinstance(pkg, dict) and "format" not in pkg and isinstance(pkg.get("model"), dict):
         pkg = pkg["model"]  # a training checkpoint (model/solver.py) holds the package here
     try:

@@ -2,11 +2,12 @@
 "Keypoint (pose) Representations", "Audio Representations", 3.2.1)."""
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from model import checkpoint
 
 
 class PoseEmbedding(nn.Module):
@@ -64,10 +65,7 @@ class VGGish(nn.Module):
         """Load a state_dict with keys conv1..conv7 (any prefix up to ``vggish_feat.`` or
         ``vggish.`` is stripped, so an official TriBERT checkpoint's audio network loads)."""
         path = Path(path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
-            raise ValueError(f"{path}: cannot read VGGish weights: {e}") from None
+        state = checkpoint.read(path, "VGGish weights")
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         own = self.state_dict()
