@@ -27,19 +27,7 @@ from pipeline import spectrogram as sp
 STREAM_SCORES = {"visual": "visual_scores", "pose": "pose_scores", "audio": "audio_logits"}
 
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 POSE_FIELDS = {"pose": "pose.features", "boxes": "pose.boxes", "absent": "pose.absent"}
-
-
-def frames_input(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 frames (B, N, T, H, W, 3) as the shards store them -> float (B, N, T, 3, H, W)
-    normalised with the ImageNet mean and std (the backbone's pre-training statistics)."""
-    assert frames.dim() == 6 and frames.shape[-1] == 3, f"frames: {tuple(frames.shape)}"
-    x = frames.permute(0, 1, 2, 5, 3, 4).float().div_(255.0)
-    mean = x.new_tensor(IMAGENET_MEAN)[:, None, None]
-    std = x.new_tensor(IMAGENET_STD)[:, None, None]
-    return (x - mean) / std
 
 
 def erased_pose(model, B: int, N: int, device) -> dict:
@@ -55,8 +43,9 @@ def erased_pose(model, B: int, N: int, device) -> dict:
 def model_inputs(model, batch: dict, feats: dict, device: torch.device) -> dict:
     """The model's input dict from a dataset batch (pipeline.dataset.MixDataset, with the pose
     shards attached as ``extra={"pose": ...}``) and its mixture features."""
+    # uint8 frames as the shards store them; the model normalises them (model.visual)
     frames = batch["frames"].to(device, non_blocking=True)
-    inputs = {"frames": frames_input(frames), "log_mag_mix": feats["log_mag_mix"]}
+    inputs = {"frames": frames, "log_mag_mix": feats["log_mag_mix"]}
     if POSE_FIELDS["pose"] in batch:
         for key, field in POSE_FIELDS.items():
             inputs[key] = batch[field].to(device, non_blocking=True)

@@ -11,7 +11,8 @@ from model import checkpoint, distrib
 from model.build import build_model
 from model.config import ModelParams
 from model.solver import Paths, Solver
-from model.task import SeparationTask, frames_input
+from model.task import SeparationTask
+from model.visual import prepare_frames
 from pipeline import spectrogram as sp
 from pipeline.dataset import MixDataset, collate
 from toy import settings
@@ -23,7 +24,7 @@ WEIGHTS = {"mask": 1.0, "visual": 1.0, "pose": 1.0, "audio": 1.0}
 
 def test_frames_are_normalised_channels_first():
     frames = torch.full((1, 2, 3, 4, 5, 3), 255, dtype=torch.uint8)
-    x = frames_input(frames)
+    x = prepare_frames(frames)
     assert x.shape == (1, 2, 3, 3, 4, 5)
     assert torch.allclose(x[0, 0, 0, :, 0, 0], (1 - torch.tensor([0.485, 0.456, 0.406]))
                           / torch.tensor([0.229, 0.224, 0.225]))
