@@ -85,6 +85,8 @@ class ModelParams:
     coattention: Literal["concat_features", "union_tokens"] = "concat_features"
     fusion: Literal["concat", "multiply"] = "concat"
     mask_rate: float = rng(0.15, 0.0, 0.9, doc="share of visual/pose tokens masked in training")
+    # supplement Table 1: a stream whose tokens are all the mask token, in training and inference
+    erase: Literal["none", "visual", "pose"] = "none"
     temporal_pos_emb: bool = False   # learned per-frame position embeddings (paper: future work)
     num_classes: int = rng(21, 1, 1000)
     frames: int = rng(3, 1, 64)      # sampled frames per clip

@@ -37,6 +37,16 @@ def check_inputs(batch: dict, frames: int, persons: int) -> tuple[int, int]:
     return B, N
 
 
+def erased_streams(batch: dict, erase: tuple[str, ...]) -> tuple[str, ...]:
+    """The streams to erase: the model's own (``erase`` setting) plus an optional per-call
+    ``batch["erase"]`` (e.g. ``("audio", "pose")`` for the supplement's Table 4 features)."""
+    extra = tuple(batch.get("erase", ()))
+    unknown = set(extra) - set(STREAMS)
+    if unknown:
+        raise ValueError(f"erase: unknown stream(s) {sorted(unknown)}; expected {STREAMS}")
+    return tuple(dict.fromkeys(erase + extra))
+
+
 class TriBERT(nn.Module):
     """TriBERT (paper section 3.2, Fig. 1).
 
@@ -53,7 +63,8 @@ class TriBERT(nn.Module):
     features; ``boxes`` (B, N, T, P, 5) (x1, y1, x2, y2, area, normalised); ``absent``
     (B, N, T, P) bool; ``log_mag_mix`` (B, 1, 256, 256) log of the warped mixture magnitude.
     Without ``pose``/``boxes``/``absent`` every person counts as absent (the pose stream is then
-    its SOS token only).
+    its SOS token only). Optional ``erase``: stream names whose tokens are all replaced by the
+    mask token for this call (the constructor's ``erase`` does it always: supplement Table 1).
 
     Outputs (a dict): ``mask_logits`` (B, N, 256, 256); ``visual_scores``, ``pose_scores``
     (B, N, C) WSDDN scores in [0, 1]; ``audio_logits`` (B, N, C); ``frame_scores``
@@ -70,11 +81,14 @@ class TriBERT(nn.Module):
                  coattention: str = "concat_features", fusion: str = "concat",
                  mask_rate: float = 0.15, temporal_pos_emb: bool = False, num_classes: int = 21,
                  frames: int = 3, persons: int = 2, pose_channels: int = 256,
-                 pose_joints: int = 68):
+                 pose_joints: int = 68, erase: str = "none"):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
         self.frames, self.persons, self.fusion = frames, persons, fusion
+        if erase not in ("none", "visual", "pose"):
+            raise ValueError(f"erase: expected none, visual or pose, got {erase!r}")
+        self.erase = () if erase == "none" else (erase,)
         self.pose_shape = (pose_channels, pose_joints)
         dims = {"visual": hidden_visual, "pose": hidden_pose, "audio": hidden_audio}
         # Visual, pose and audio tokens
@@ -131,6 +145,8 @@ class TriBERT(nn.Module):
         p, p_masked = self.pose_masking(p, valid["pose"])
         tokens = {"visual": v, "pose": p, "audio": a}
         masked = {"visual": v_masked, "pose": p_masked, "audio": torch.zeros_like(ones)}
+        for s in erased_streams(batch, self.erase):
+            tokens[s], masked[s] = self._erased(s, tokens[s], valid[s])
         sos_valid = torch.ones(M, 1, dtype=torch.bool, device=v.device)
         for s in STREAMS:
             sos = self.sos[s].to(tokens[s].dtype).expand(M, 1, -1)
@@ -142,6 +158,15 @@ class TriBERT(nn.Module):
                     torch.tensor([1] + [P] * T, device=v.device))
                 tokens[s] = tokens[s] + self.positions[s][frame_of_token]
         return tokens, valid, masked, frame_scores.reshape(M, T, -1)
+
+    def _erased(self, stream: str, tokens: torch.Tensor, valid: torch.Tensor):
+        """Every valid token of ``stream`` replaced: by the learned mask token (visual, pose), by
+        zeros (audio: it is never masked in training, so it has no mask token)."""
+        if stream == "audio":
+            fill = tokens.new_zeros(())
+        else:
+            fill = getattr(self, f"{stream}_masking").embedding.to(tokens.dtype)
+        return torch.where(valid[..., None], fill, tokens), valid.clone()
 
     def forward(self, batch: dict) -> dict:
         B, N = check_inputs(batch, self.frames, self.persons)

@@ -140,3 +140,41 @@ def test_missing_pose_inputs_mean_every_person_absent(tiny_model, batch):
     no_pose = {k: batch[k] for k in ("frames", "log_mag_mix")}
     all_absent = {**batch, "absent": torch.ones_like(batch["absent"])}
     torch.testing.assert_close(tiny_model(no_pose)["fused"], tiny_model(all_absent)["fused"])
+
+
+@pytest.mark.parametrize("stream", ["visual", "pose"])
+def test_an_erased_stream_carries_no_information(batch, stream):
+    """Supplement Table 1: with ``erase`` a stream's inputs no longer change any output."""
+    model = TriBERT(**{**TINY, "erase": stream}).eval()
+    before = model(batch)
+    changed = dict(batch)
+    key = "frames" if stream == "visual" else "pose"
+    changed[key] = torch.randn_like(batch[key]) * 10
+    after = model(changed)
+    for out in ("mask_logits", "fused", "audio_logits"):
+        torch.testing.assert_close(after[out], before[out], msg=out)
+    assert after["tokens"][stream].shape == before["tokens"][stream].shape
+    # the same model without erasing does see the change (the test can fail)
+    plain = TriBERT(**TINY).eval()
+    plain.load_state_dict(model.state_dict())
+    assert not torch.allclose(plain(changed)["fused"], plain(batch)["fused"])
+
+
+def test_erasing_per_call_matches_the_erasing_model(batch):
+    model = TriBERT(**{**TINY, "erase": "pose"}).eval()
+    plain = TriBERT(**TINY).eval()
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(plain({**batch, "erase": ("pose",)})["fused"],
+                               model(batch)["fused"])
+    with torch.no_grad():
+        audio_erased = plain({**batch, "erase": ("audio",)})
+    assert (audio_erased["inputs"]["audio"][..., 1:, :] == 0).all()
+    with pytest.raises(ValueError, match="unknown stream"):
+        plain({**batch, "erase": ("smell",)})
+
+
+def test_erase_is_a_validated_model_param():
+    from pipeline.params import ParamsError
+    assert build(ModelParams, {"erase": "visual"}, "model").erase == "visual"
+    with pytest.raises(ParamsError, match="erase"):
+        build(ModelParams, {"erase": "audio"}, "model")
