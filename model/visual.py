@@ -81,7 +81,9 @@ class VisualTokenizer(nn.Module):
         self.image_size = image_size
         assert tokens_per_frame <= num_classes
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def features(self, frames: torch.Tensor):
+        """frames (N, 3, H, W) -> V_e (N, D, h, w), the top ``tokens_per_frame`` class maps
+        (N, K, h, w) with their class indices (N, K), and the class scores (N, C)."""
         N, C, H, W = frames.shape
         assert C == 3, f"frames: expected (N, 3, H, W), got {tuple(frames.shape)}"
         if (H, W) != (self.image_size, self.image_size):
@@ -92,6 +94,17 @@ class VisualTokenizer(nn.Module):
         a_m, scores = self.attention(v_e)                                # (N, C, h, w), (N, C)
         top = scores.detach().topk(self.tokens_per_frame, dim=1).indices  # (N, K)
         maps = torch.gather(a_m, 1, top[:, :, None, None].expand(-1, -1, *a_m.shape[2:]))
+        return v_e, maps, top, scores
+
+    def attention_maps(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The spatial attention maps that pool the tokens (supplement Fig. 2): frames
+        (N, 3, H, W) normalised -> maps A_m (N, K, h, w) (signed: S_E * S_D) and class indices
+        (N, K)."""
+        _, maps, top, _ = self.features(frames)
+        return maps, top
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v_e, maps, _, scores = self.features(frames)
         # token k = spatial average of V_e weighted by the k-th best class map
         tokens = torch.einsum("nkhw,ndhw->nkd", maps, v_e) / (v_e.shape[2] * v_e.shape[3])
         return tokens, scores                                            # (N, K, D), (N, C)

@@ -178,3 +178,14 @@ def test_erase_is_a_validated_model_param():
     assert build(ModelParams, {"erase": "visual"}, "model").erase == "visual"
     with pytest.raises(ParamsError, match="erase"):
         build(ModelParams, {"erase": "audio"}, "model")
+
+
+def test_attention_maps_are_the_maps_that_pool_the_tokens(tiny_model, batch):
+    from model.visual import prepare_frames
+    frames = prepare_frames(batch["frames"].reshape(-1, *batch["frames"].shape[3:]))
+    maps, top = tiny_model.visual.attention_maps(frames)
+    assert maps.shape[:2] == top.shape == (frames.shape[0], tiny_model.persons)
+    _, scores = tiny_model.visual(frames)
+    assert torch.equal(scores.topk(tiny_model.persons, dim=1).indices, top)
+    # a class's score is the spatial mean of its map
+    torch.testing.assert_close(maps.mean(dim=(2, 3)), scores.gather(1, top))
