@@ -182,6 +182,7 @@ def test_erase_is_a_validated_model_param():
 
 def test_attention_maps_are_the_maps_that_pool_the_tokens(tiny_model, batch):
     from model.visual import prepare_frames
+    tiny_model.eval()   # dropout in the expansive branch would change the maps between calls
     frames = prepare_frames(batch["frames"].reshape(-1, *batch["frames"].shape[3:]))
     maps, top = tiny_model.visual.attention_maps(frames)
     assert maps.shape[:2] == top.shape == (frames.shape[0], tiny_model.persons)
