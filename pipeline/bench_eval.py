@@ -1,16 +1,26 @@
-"""``tribert bench eval``: cost of the evaluation stage per mixture (issue 7, point 8).
+"""``tribert bench eval``: cost of the evaluation stage per mixture and separation speed (issue 7,
+point 8).
 
 Times :func:`pipeline.metrics.separation_metrics` (estimates and mixture baseline, as the
 evaluate stage calls it) with each backend on two-source mixtures of 65280 samples: the six real
 MUSIC21 mixtures of ``../shared/data/music21_samples`` when that folder exists, otherwise seeded
 generated ones. Each backend's figure is the best of ``--repeats`` passes over all mixtures
 (the least disturbed by other processes), divided by the number of mixtures.
+
+Separation speed: seconds of audio separated per second of wall time by the ``tribert separate``
+API (:func:`pipeline.separate.separate`: decode, keypoints, ST-GCN features, model, overlap-add,
+wav writing), best of ``--separation-repeats`` runs, on ``--video`` (keypoints from its
+``--keypoints`` JSON, else MediaPipe) or on a synthetic duet rendered for the bench (its
+AlphaPose-format annotations), with ``--checkpoint``/``--stgcn`` or random-init models of the
+``tiny`` preset and the default ST-GCN width.
 """
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import click
 import numpy as np
@@ -79,6 +89,68 @@ def max_difference_db(a: list, b: list) -> float:
     return max(diffs, default=0.0)
 
 
+def random_models(folder: Path) -> tuple[Path, Path]:
+    """A random-init TriBERT of the ``tiny`` preset and a random ST-GCN (default width), saved as
+    the training stages save them; returns their paths."""
+    import torch
+
+    from model.build import build_model
+    from model.checkpoint import save
+    from model.config import ModelParams
+    from pipeline.classes import CLASSES
+    from pipeline.pose.params import StgcnParams
+    from pipeline.pose.stgcn import STGCN, save_checkpoint
+
+    torch.manual_seed(0)
+    save(folder / "tribert.pt", build_model(ModelParams()))
+    save_checkpoint(STGCN(width=StgcnParams().width).eval(), folder / "stgcn.pt",
+                    {"classes": list(CLASSES), "window": StgcnParams().window})
+    return folder / "tribert.pt", folder / "stgcn.pt"
+
+
+def synthetic_duet(folder: Path, seconds: float) -> tuple[Path, Path]:
+    """Render a seeded synthetic duet of ``seconds``; returns (video, AlphaPose JSON)."""
+    from pipeline.params import SynthParams
+    from pipeline.synth import VideoSpec, render
+
+    spec = VideoSpec("benchDuet01", ("violin", "tuba"), "duet", 1)
+    rec = render(spec, folder, SynthParams(duration=seconds))
+    return folder / rec["video"], folder / rec["annotations"]
+
+
+def separation_speed(video: Optional[Path], keypoints: Optional[Path], checkpoint: Optional[Path],
+                     stgcn: Optional[Path], seconds: float, repeats: int) -> dict:
+    """Figures of :func:`pipeline.separate.separate` on one video (module docstring)."""
+    import soundfile as sf
+    import torch
+
+    from pipeline.separate import SeparateError, separate
+
+    with tempfile.TemporaryDirectory(prefix="tribert-bench-separate-") as tmp:
+        tmp = Path(tmp)
+        label = str(video) if video else f"synthetic duet ({seconds:g} s)"
+        if video is None:
+            video, keypoints = synthetic_duet(tmp, seconds)
+        if checkpoint is None or stgcn is None:
+            random_tribert, random_stgcn = random_models(tmp)
+        model_label = str(checkpoint) if checkpoint else "random-init tiny TriBERT"
+        best, written = float("inf"), []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            try:
+                written = separate([video], checkpoint or random_tribert, tmp / "out",
+                                   stgcn=stgcn or random_stgcn,
+                                   keypoints=[keypoints] if keypoints else None, progress=False)
+            except SeparateError as e:
+                raise click.ClickException(e.message) from None
+            best = min(best, time.perf_counter() - start)
+        audio_s = sf.info(str(written[0])).duration
+    return {"separation_video": label, "separation_model": model_label,
+            "separation_sources": len(written), "separation_audio_s": audio_s,
+            "separation_wall_s": best, "separation_speed": audio_s / best,
+            "separation_torch_threads": torch.get_num_threads()}
+
+
 @click.command("eval")
 @click.option("--samples", type=click.Path(path_type=Path), default=DEFAULT_SAMPLES,
               show_default=True, help="Folder of real mixtures (music21_samples layout); "
@@ -87,9 +159,22 @@ def max_difference_db(a: list, b: list) -> float:
 @click.option("--mixtures", type=click.IntRange(1), default=6, show_default=True,
               help="How many generated mixtures.")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--video", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Video to separate (default: a synthetic duet rendered for the bench).")
+@click.option("--keypoints", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="AlphaPose-format JSON of --video (default: MediaPipe finds them).")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TriBERT package (default: a random-init model of the tiny preset).")
+@click.option("--stgcn", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ST-GCN checkpoint (default: a random-init one).")
+@click.option("--seconds", type=click.FloatRange(6.0, 600.0), default=12.0, show_default=True,
+              help="Length of the synthetic duet.")
+@click.option("--separation-repeats", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_eval(samples: Path, generated: bool, mixtures: int, repeats: int, as_json: bool):
-    """Evaluation time per mixture with fast_bss_eval and with mir_eval."""
+def bench_eval(samples: Path, generated: bool, mixtures: int, repeats: int, video, keypoints,
+               checkpoint, stgcn, seconds, separation_repeats, as_json: bool):
+    """Evaluation time per mixture with fast_bss_eval and with mir_eval, and separation speed
+    (seconds of audio per second of wall time)."""
     use_real = samples.is_dir() and not generated
     data = real_mixtures(samples) if use_real else generated_mixtures(mixtures)
     assert all(r.shape == e.shape == (2, N_SAMPLES) and m.shape == (N_SAMPLES,)
@@ -107,9 +192,8 @@ def bench_eval(samples: Path, generated: bool, mixtures: int, repeats: int, as_j
         "eval_fast_speedup": times["mir_eval"] / times["fast"],
         "backends_max_diff_db": max_difference_db(results["fast"], results["mir_eval"]),
         "skipped": sum(r.skipped for r in results["fast"]),
-        # Separation speed (seconds of audio separated per second of wall time, issue 7 point 8)
-        # belongs here once the model package can separate a mixture; it is not measured yet,
-        # so no figure is reported for it.
+        **separation_speed(video, keypoints, checkpoint, stgcn, seconds, separation_repeats),
         "peak_rss_mb": peak_rss_mb(),
     }
-    report(figures, as_json, title="evaluation (per two-source mixture of 65280 samples)")
+    report(figures, as_json, title="evaluation (per two-source mixture of 65280 samples) and "
+                                   "separation (seconds of audio per second)")

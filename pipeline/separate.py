@@ -1,0 +1,483 @@
+"""``tribert separate``: separate the sound of each performer of one or two videos with a trained
+TriBERT package (issue 7, point 7; paper Sec. 3.2.1 mix-and-separate, 3.3 inference).
+
+    tribert separate VIDEO --checkpoint models/tribert.pt --out DIR
+    tribert separate VIDEO_A VIDEO_B --audio MIX.wav --checkpoint models/tribert.pt --out DIR
+
+One video: its own soundtrack is the mixture, separated into the sound of each visible performer.
+Two videos and ``--audio``: the given mixture is separated into the sounds of the performers of
+both videos. The Python API is :func:`separate`.
+
+The same code as the pipeline runs: audio and frames are decoded by :mod:`pipeline.decode` (mono
+11025 Hz; 8 fps frames resized to 224 x 224 by the decode section's ``resize``), keypoints by a
+backend of :mod:`pipeline.pose.keypoints` (MediaPipe by default for user videos, or the
+AlphaPose-format JSON given with ``--keypoints``, one file per video), with its two person slots
+and left/right identity rule, and per-frame ST-GCN features with temporal context by
+:mod:`pipeline.pose.features`. The masks are turned into waveforms by
+:meth:`model.task.SeparationTask.separate` (unwarp, threshold, mixture phase, iSTFT), as in
+validation.
+
+Decisions:
+
+- Performers: the keypoint slots that hold a person in at least ``min_presence`` of the video's
+  frames (shorter appearances are passers-by or detector phantoms), ordered left to right by the
+  median centre of their boxes. The keypoint stage keeps at most two persons per frame, so a video
+  has one or two performers; two videos give up to four sources.
+- Conditioning: source k is the whole clip frame (exactly what training clips show) with the pose
+  stream holding performer k alone, in the first person slot, every other slot absent - the way a
+  solo training clip looks. Whole frames are kept rather than crops around the performer because
+  training never showed the model a crop (a crop changes the scale and, upscaled from the clip,
+  the sharpness of everything the visual stream sees); the performer is singled out by its pose
+  tokens, whose box embedding also says where in the frame it stands.
+- Sources per mixture: the model was trained with N = 2, but it conditions every source's mask
+  on that source's video and the shared mixture independently (model/tribert.py; the U-Net
+  decoder runs once per source), so N = 1..4 sources run in one forward pass, with no pairing.
+- Long inputs: windows of 65535 samples (the model's input) every 32640 samples (half of the
+  65280 samples an estimate has, see :func:`window_starts`); each window's estimate is weighted
+  by a periodic Hann window of 65280 samples, and those add up to exactly 1 where two windows
+  overlap, so an all-ones mask gives back the input exactly (tested). The first window starts
+  half a hop-span before the input and inputs shorter than a window are zero-padded, so every
+  input sample lies under two windows. A window's frames are the ``frames_per_clip`` frames at
+  its centre, as the decode stage picks them, clamped to the video's frames.
+- Output rate: 11025 Hz, the model's rate. The masks carry nothing above 5.5 kHz, so resampling
+  back to the source rate would add samples but no sound; the wav has exactly the input's
+  duration (the mixture's, with ``--audio``).
+- Checkpoints: a TriBERT model package (or a training checkpoint holding one). A Sound-of-Pixels
+  package is refused: it sees frames only, so it cannot tell two performers of one video apart
+  (its masks would be identical). A package whose pose input is not the ST-GCN's 256 x 68 or whose
+  frame count differs from ``decode.frames_per_clip`` is refused, naming the file.
+
+Every error is a :class:`SeparateError` (a ``click.ClickException``) naming the file concerned.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import click
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline import atomic
+from pipeline.decode import DecodeParams, Skip, decode_audio, decode_frames
+from pipeline.pose import keypoints as kpio
+from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS
+from pipeline.pose.params import KeypointsParams, PoseFeaturesParams
+from pipeline.spectrogram import CLIP_SAMPLES, ISTFT_SAMPLES, SAMPLE_RATE
+
+DEFAULT_STGCN = Path("models/stgcn.pt")
+SPAN = ISTFT_SAMPLES          # samples of one window's estimate (65280)
+HOP = SPAN // 2               # 32640: two windows overlap everywhere
+
+
+class SeparateError(click.ClickException):
+    """A problem with one of the inputs; the message names the file."""
+
+
+# --------------------------------------------------------------------------------------------
+# overlap-add of windows
+
+
+def window_starts(n_samples: int, span: int = SPAN) -> np.ndarray:
+    """Start samples of the windows covering ``n_samples`` input samples: one every ``span/2``,
+    the first at ``-span/2`` and the last ending at or after ``n_samples + span/2``, so every
+    input sample lies under exactly two windows' estimates."""
+    assert n_samples >= 1 and span % 2 == 0, (n_samples, span)
+    hop = span // 2
+    count = 1 + -(-n_samples // hop)
+    return np.arange(count, dtype=np.int64) * hop - hop
+
+
+def synthesis_window(span: int = SPAN) -> np.ndarray:
+    """Periodic Hann window: ``w[n] + w[n + span/2] = 1``, so half-overlapped copies sum to 1."""
+    n = np.arange(span)
+    return 0.5 - 0.5 * np.cos(2 * np.pi * n / span)
+
+
+def cut_windows(wave: np.ndarray, starts: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:
+    """(K, length) float32 windows of ``wave`` at ``starts`` (zeros outside the input)."""
+    pad = -int(starts[0])
+    padded = np.zeros(pad + int(starts[-1]) + length, np.float32)
+    padded[pad:pad + len(wave)] = wave
+    return np.stack([padded[s + pad:s + pad + length] for s in starts])
+
+
+def overlap_add(pieces: np.ndarray, starts: np.ndarray, n_samples: int) -> np.ndarray:
+    """Estimates ``(K, S, span)`` of K windows for S sources -> ``(S, n_samples)``: each piece
+    weighted by :func:`synthesis_window` and added at its window's start."""
+    k, s, span = pieces.shape
+    assert len(starts) == k and k >= 2, (pieces.shape, starts.shape)
+    pad = -int(starts[0])
+    out = np.zeros((s, pad + int(starts[-1]) + span), np.float64)
+    w = synthesis_window(span)
+    for piece, start in zip(pieces, starts):
+        out[:, start + pad:start + pad + span] += piece * w
+    assert out.shape[1] >= pad + n_samples, (out.shape, n_samples)
+    return out[:, pad:pad + n_samples].astype(np.float32)
+
+
+def frame_indices(starts: np.ndarray, p: DecodeParams, n_frames: int) -> np.ndarray:
+    """(K, frames_per_clip) frames at each window's centre, as :func:`pipeline.decode.plan_windows`
+    picks them, clamped to the video's ``n_frames`` frames."""
+    half = ((p.frames_per_clip - 1) * p.frame_stride) // 2
+    offsets = np.arange(p.frames_per_clip) * p.frame_stride - half
+    centre = (starts + p.clip_samples / 2) / p.sample_rate
+    idx = np.round(centre * p.fps).astype(np.int64)[:, None] + offsets
+    return np.clip(idx, 0, n_frames - 1)
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+@dataclass
+class Video:
+    """One input video: its pose, its performers (slots, left to right) and the decoded pieces."""
+
+    path: Path
+    n_frames: int
+    pose: object                      # pipeline.pose.features.VideoPose
+    performers: list[int]
+    frames: dict[int, np.ndarray] = field(default_factory=dict)
+    features: dict[int, np.ndarray] = field(default_factory=dict)   # frame -> (2, 256, 68)
+
+    def output_names(self) -> list[str]:
+        """``<stem>`` for one performer, ``<stem>-<k>`` (k from 1, left to right) for several."""
+        stem = self.path.stem
+        if len(self.performers) == 1:
+            return [stem]
+        return [f"{stem}-{k}" for k in range(1, len(self.performers) + 1)]
+
+
+def find_performers(boxes: np.ndarray, absent: np.ndarray, min_presence: float) -> list[int]:
+    """Slots present in at least ``min_presence`` of the frames, left to right by the median
+    centre x of their boxes (source pixels)."""
+    assert boxes.shape == (*absent.shape, 4), (boxes.shape, absent.shape)
+    if not len(absent):
+        return []
+    shares = (~absent).mean(axis=0)
+    slots = [s for s in range(absent.shape[1]) if shares[s] > 0 and shares[s] >= min_presence]
+    centre = {s: float(np.median((boxes[~absent[:, s], s, 0] + boxes[~absent[:, s], s, 2]) / 2))
+              for s in slots}
+    return sorted(slots, key=lambda s: centre[s])
+
+
+def load_video(path: Path, annotations: Optional[Path], kp_params: KeypointsParams,
+               p: DecodeParams, min_presence: float, work_file: Path):
+    """Keypoints of ``path`` (backend ``kp_params.backend``) -> a :class:`Video`."""
+    from pipeline.pose.features import VideoPose
+
+    try:
+        dets, info = kpio.detect(kp_params.backend, path, annotations, p.fps, kp_params)
+    except (ValueError, FileNotFoundError) as e:
+        raise SeparateError(_naming(path, e)) from None
+    kp, boxes, absent = kpio.assign_slots(dets)
+    performers = find_performers(boxes, absent, min_presence)
+    if not performers:
+        raise SeparateError(f"{path}: no performer found (no person in at least "
+                            f"{min_presence:.0%} of its frames; keypoints: {kp_params.backend}"
+                            f"{f' {annotations}' if annotations else ''})")
+    kpio.save(work_file, kp, boxes, absent, fps=p.fps, width=info.width, height=info.height,
+              backend=kp_params.backend)
+    return Video(path, kpio.output_frames(info, p.fps), VideoPose(work_file, p.size, p.resize),
+                 performers)
+
+
+def _reason(path: Path, e: Exception, limit: int = 400) -> str:
+    """The first line of ``e``'s message without a leading ``<path>: `` (the caller names it)."""
+    lines = str(e).strip().splitlines() or [type(e).__name__]
+    msg = lines[0].replace(f"{path}: ", "")
+    return msg if len(msg) <= limit else msg[:limit] + "..."
+
+
+def _naming(path: Path, e: Exception) -> str:
+    return f"{path}: {_reason(path, e)}"
+
+
+def read_audio(path: Path, p: DecodeParams) -> np.ndarray:
+    """Mono float32 at 11025 Hz (:func:`pipeline.decode.decode_audio`), or a SeparateError."""
+    if not path.is_file():
+        raise SeparateError(f"{path}: no such file")
+    try:
+        wave = decode_audio(str(path), p)
+    except Skip as e:
+        raise SeparateError(f"{path}: cannot read its audio ({_reason(path, e)})") from None
+    if not len(wave):
+        raise SeparateError(f"{path}: the audio track is empty")
+    return wave
+
+
+def decode_video_frames(video: Video, wanted: set[int], p: DecodeParams) -> None:
+    """The wanted 8-fps frames of ``video``; a frame past what ffmpeg produced takes the last."""
+    try:
+        kept, n = decode_frames(str(video.path), p, wanted)
+    except Skip as e:
+        raise SeparateError(_naming(video.path, e)) from None
+    if not n:
+        raise SeparateError(f"{video.path}: no video frames decoded")
+    if len(kept) < len(wanted):
+        missing = wanted - set(kept)
+        last, _ = decode_frames(str(video.path), p, {n - 1})
+        kept.update({i: last[n - 1] for i in missing})
+    video.frames = kept
+
+
+@torch.no_grad()
+def pose_features(video: Video, wanted: set[int], stgcn, pf: PoseFeaturesParams) -> None:
+    """ST-GCN features of the wanted frames (:func:`pipeline.pose.features.centre_features`,
+    ``context`` frames around each); zero for absent persons, as in the pose shards."""
+    from pipeline.pose.features import centre_features
+
+    order = sorted(wanted)
+    for i in range(0, len(order), pf.batch_size):
+        chunk = order[i:i + pf.batch_size]
+        wins = np.stack([video.pose.window(t, pf.context) for t in chunk])
+        for t, feat in zip(chunk, centre_features(stgcn, wins)):
+            feat[video.pose.at(t)[2]] = 0.0
+            video.features[t] = feat
+
+
+def source_inputs(video: Video, slot: int, frames: np.ndarray, persons: int) -> dict:
+    """Model inputs of one source (module docstring, "Conditioning") at clip frames ``frames``:
+    frames (T, H, W, 3) uint8, pose (T, P, 256, 68), boxes (T, P, 5), absent (T, P) with the
+    performer in slot 0 and the other slots absent."""
+    t_len = len(frames)
+    feat0 = next(iter(video.features.values()))
+    pose = np.zeros((t_len, persons, *feat0.shape[1:]), np.float32)
+    boxes = np.zeros((t_len, persons, 5), np.float32)
+    absent = np.ones((t_len, persons), bool)
+    for j, t in enumerate(frames):
+        b, _, a = video.pose.at(int(t))
+        pose[j, 0], boxes[j, 0], absent[j, 0] = video.features[int(t)][slot], b[slot], a[slot]
+    return {"frames": np.stack([video.frames[int(t)] for t in frames]), "pose": pose,
+            "boxes": boxes, "absent": absent}
+
+
+# --------------------------------------------------------------------------------------------
+# models
+
+
+def load_tribert(path: Path, p: DecodeParams):
+    """A TriBERT package that fits the pipeline's pose features and clip frames (eval mode)."""
+    from model import checkpoint
+    from pipeline.pose.stgcn import FEATURE_CHANNELS
+
+    if not Path(path).is_file():
+        raise SeparateError(f"{path}: no such checkpoint")
+    try:
+        model = checkpoint.load(path)
+    except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as e:
+        raise SeparateError(f"{path}: not a usable model package: {_reason(path, e)}") from None
+    kw = model.init_kwargs
+    if type(model).__name__ != "TriBERT":
+        raise SeparateError(f"{path}: a {type(model).__name__} package; separating the "
+                            f"performers of a video needs TriBERT's pose stream")
+    want = {"pose_channels": FEATURE_CHANNELS, "pose_joints": NUM_JOINTS,
+            "frames": p.frames_per_clip}
+    bad = {k: (kw.get(k), v) for k, v in want.items() if kw.get(k) != v}
+    if bad:
+        raise SeparateError(f"{path}: the model does not match the pipeline's inputs: " + ", ".join(
+            f"{k} {got} (inputs have {v})" for k, (got, v) in bad.items()))
+    return model.eval()
+
+
+def load_stgcn(path: Path):
+    from pipeline.pose.stgcn import load_checkpoint
+
+    if not Path(path).is_file():
+        raise SeparateError(f"{path}: no such ST-GCN checkpoint (option --stgcn)")
+    try:
+        return load_checkpoint(path)
+    except ValueError as e:
+        raise SeparateError(_naming(Path(path), e)) from None
+
+
+# --------------------------------------------------------------------------------------------
+# the API
+
+
+def _check_arguments(videos: list[Path], audio: Optional[Path], keypoints) -> None:
+    if not 1 <= len(videos) <= 2:
+        raise SeparateError(f"expected one or two videos, got {len(videos)}")
+    if len(videos) == 1 and audio is not None:
+        raise SeparateError(f"{audio}: --audio is the mixture of two videos; with one video its "
+                            f"own soundtrack is separated (give a second video or drop --audio)")
+    if len(videos) == 2 and audio is None:
+        raise SeparateError(f"{videos[0]} and {videos[1]}: two videos need --audio, the mixture "
+                            f"to separate")
+    if keypoints is not None and len(keypoints) != len(videos):
+        raise SeparateError(f"{len(keypoints)} keypoint files for {len(videos)} videos "
+                            f"(one --keypoints per video, in order)")
+    if len(videos) == 2 and videos[0].stem == videos[1].stem:
+        raise SeparateError(f"{videos[1]}: same name as {videos[0]}; outputs would collide")
+    for v in videos:
+        if not v.is_file():
+            raise SeparateError(f"{v}: no such video")
+
+
+def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Path,
+             audio: str | Path | None = None, stgcn: str | Path = DEFAULT_STGCN,
+             keypoints: Optional[Sequence[str | Path]] = None, backend: str = "mediapipe",
+             decode: DecodeParams | None = None, keypoint_params: KeypointsParams | None = None,
+             pose_params: PoseFeaturesParams | None = None, threshold: float = 0.5,
+             min_presence: float = 0.1, batch_size: int = 4, with_video: bool = False,
+             progress: bool = True) -> list[Path]:
+    """Separate the performers of ``videos`` (module docstring); returns the written wavs
+    (``out/<stem>.wav`` or ``out/<stem>-<k>.wav``, video by video, left to right), followed by
+    the muxed videos with ``with_video``. ``keypoints``: one AlphaPose-format JSON per video
+    (backend ``annotations``); otherwise ``backend`` (mediapipe | alphapose) finds them."""
+    videos = [Path(v) for v in videos]
+    audio = Path(audio) if audio is not None else None
+    _check_arguments(videos, audio, keypoints)
+    p = decode or DecodeParams()
+    kp_params = dataclasses.replace(keypoint_params or KeypointsParams(),
+                                    backend="annotations" if keypoints else backend)
+    pf = pose_params or PoseFeaturesParams()
+    model = load_tribert(Path(checkpoint), p)
+    st = load_stgcn(Path(stgcn))
+    mix = read_audio(audio or videos[0], p)
+    with tempfile.TemporaryDirectory(prefix="tribert-separate-") as work:
+        loaded = [load_video(v, Path(keypoints[i]) if keypoints else None, kp_params, p,
+                             min_presence, Path(work) / f"{i}.npz")
+                  for i, v in enumerate(videos)]
+    starts = window_starts(len(mix))
+    fidx = [frame_indices(starts, p, v.n_frames) for v in loaded]
+    for v, idx in zip(loaded, fidx):
+        wanted = set(idx.ravel().tolist())
+        decode_video_frames(v, wanted, p)
+        pose_features(v, wanted, st, pf)
+    pieces = run_windows(model, mix, starts, loaded, fidx, threshold, batch_size, progress)
+    estimates = overlap_add(pieces, starts, len(mix))
+    return write_outputs(estimates, loaded, Path(out), p.sample_rate, with_video)
+
+
+@torch.no_grad()
+def run_windows(model, mix: np.ndarray, starts: np.ndarray, videos: list[Video],
+                fidx: list[np.ndarray], threshold: float, batch_size: int,
+                progress: bool) -> np.ndarray:
+    """Masked estimates ``(K, S, 65280)`` of every window for the S performers of ``videos``."""
+    from model.task import SeparationTask
+    from pipeline import spectrogram as sp
+
+    task = SeparationTask(weights={}, val_set=None, threshold=threshold)
+    persons = model.init_kwargs["persons"]
+    sources = [(vi, slot) for vi, v in enumerate(videos) for slot in v.performers]
+    windows = cut_windows(mix, starts)
+    out = []
+    bar = tqdm(total=len(starts), desc="separate", unit="window", disable=not progress)
+    for b0 in range(0, len(starts), batch_size):
+        ks = range(b0, min(b0 + batch_size, len(starts)))
+        per = [[source_inputs(videos[vi], slot, fidx[vi][k], persons) for vi, slot in sources]
+               for k in ks]
+        batch = {key: torch.from_numpy(np.stack([np.stack([s[key] for s in row]) for row in per]))
+                 for key in ("frames", "pose", "boxes", "absent")}
+        feats = sp.mixture_features(torch.from_numpy(windows[b0:b0 + len(ks)])[:, None])
+        batch["log_mag_mix"] = feats["log_mag_mix"]
+        est = task.separate(model(batch), feats)
+        assert est.shape == (len(ks), len(sources), SPAN), est.shape
+        out.append(est.numpy())
+        bar.update(len(ks))
+    bar.close()
+    return np.concatenate(out)
+
+
+def write_outputs(estimates: np.ndarray, videos: list[Video], out: Path, sample_rate: int,
+                  with_video: bool) -> list[Path]:
+    """One wav per performer (atomic), then the muxed videos with ``with_video``."""
+    import soundfile as sf
+
+    wavs, muxed, i = [], [], 0
+    for v in videos:
+        for name in v.output_names():
+            path = out / f"{name}.wav"
+            with atomic.atomic_path(path) as tmp:
+                sf.write(tmp, np.clip(estimates[i], -1.0, 1.0), sample_rate, subtype="FLOAT")
+            wavs.append(path)
+            if with_video:
+                muxed.append(mux(v.path, path, out / f"{name}.mp4"))
+            i += 1
+    assert i == len(estimates), (i, estimates.shape)
+    return wavs + muxed
+
+
+def mux(video: Path, wav: Path, dest: Path) -> Path:
+    """``video``'s picture with ``wav`` as its sound (AAC), the length of the sound."""
+    import ffmpeg
+
+    if dest.resolve() == video.resolve():
+        raise SeparateError(f"{video}: the output {dest} would overwrite the input")
+    with atomic.atomic_path(dest) as tmp:
+        picture, sound = ffmpeg.input(str(video)).video, ffmpeg.input(str(wav)).audio
+        stream = ffmpeg.output(picture, sound, str(tmp), vcodec="copy", acodec="aac",
+                               ar=44100, t=sf_duration(wav)).overwrite_output()
+        try:
+            stream.global_args("-nostdin", "-loglevel", "error").run(capture_stdout=True,
+                                                                      capture_stderr=True)
+        except ffmpeg.Error as e:
+            last = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+            raise SeparateError(f"{video}: muxing the separated sound failed: "
+                                f"{last[-1] if last else 'ffmpeg failed'}") from None
+    return dest
+
+
+def sf_duration(wav: Path) -> float:
+    import soundfile as sf
+
+    return sf.info(str(wav)).duration
+
+
+# --------------------------------------------------------------------------------------------
+# the command
+
+
+@click.command("separate")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--audio", type=click.Path(path_type=Path),
+              help="The mixture to separate (with two videos).")
+@click.option("--checkpoint", required=True, type=click.Path(path_type=Path),
+              help="A TriBERT model package (models/tribert.pt) or training checkpoint.")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for <video stem>[-k].wav (k = performer, left to right).")
+@click.option("--stgcn", type=click.Path(path_type=Path), default=DEFAULT_STGCN,
+              show_default=True, help="The ST-GCN pose network the model was trained with.")
+@click.option("--keypoints", "keypoint_files", multiple=True, type=click.Path(path_type=Path),
+              help="AlphaPose-format JSON keypoints, once per video in order (instead of "
+                   "running --backend).")
+@click.option("--backend", type=click.Choice(["mediapipe", "alphapose"]), default="mediapipe",
+              show_default=True, help="Keypoint detector when no --keypoints are given.")
+@click.option("--params", "params_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="A params.yaml whose decode, keypoints and pose_features sections to use "
+                   "(default: the built-in defaults, those of the shipped params.yaml).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Mask threshold (train.threshold).")
+@click.option("--min-presence", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Share of frames a person must appear in to count as a performer.")
+@click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True,
+              help="Windows per forward pass.")
+@click.option("--with-video", is_flag=True, help="Also write each video with its separated "
+              "sound, <video stem>[-k].mp4.")
+@click.option("--progress/--no-progress", default=True)
+def separate_cmd(videos, audio, checkpoint, out, stgcn, keypoint_files, backend, params_path,
+                 threshold, min_presence, batch_size, with_video, progress):
+    """Separate the sound of each performer of VIDEO (its own soundtrack), or of two VIDEOs
+    (the mixture given with --audio)."""
+    decode = keypoint_params = pose_params = None
+    if params_path is not None:
+        from pipeline.params import ParamsError, load_params
+
+        try:
+            params = load_params(params_path)
+        except ParamsError as e:
+            raise SeparateError(str(e)) from None
+        decode, keypoint_params, pose_params = params.decode, params.keypoints, params.pose_features
+    written = separate(list(videos), checkpoint, out, audio=audio, stgcn=stgcn,
+                       keypoints=list(keypoint_files) or None, backend=backend, decode=decode,
+                       keypoint_params=keypoint_params, pose_params=pose_params,
+                       threshold=threshold, min_presence=min_presence, batch_size=batch_size,
+                       with_video=with_video, progress=progress)
+    for path in written:
+        click.echo(str(path))

@@ -1,0 +1,245 @@
+"""``tribert separate`` (pipeline.separate): output names and lengths, overlap-add, two videos with
+a mixture, clear errors, the CLI. Real synthetic mp4s (ffmpeg), a random-init tiny TriBERT
+package and a tiny random ST-GCN saved the way the training stages save them."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from click.testing import CliRunner
+
+from support import require_tools
+from model import checkpoint
+from model.task import SeparationTask
+from model.tribert import TriBERT
+from pipeline import spectrogram as sp
+from pipeline.cli import main
+from pipeline.classes import CLASSES
+from pipeline.decode import DecodeParams, decode_audio
+from pipeline.params import SynthParams
+from pipeline.pose.params import PoseFeaturesParams
+from pipeline.pose.stgcn import STGCN, save_checkpoint
+from pipeline.separate import (SPAN, SeparateError, cut_windows, find_performers, overlap_add,
+                               separate, window_starts)
+from pipeline.synth import VideoSpec, render
+
+SYNTH = SynthParams(videos_per_class=1, duets=1, duration=3.0, fps=8, size=224,
+                    sample_rate=22050)
+TINY = dict(backbone="resnet_tiny", image_size=64, hidden_visual=16, hidden_pose=16,
+            hidden_audio=8, hidden_coattention=16, heads=2, ffn=32, layers=1, dropout=0.1,
+            vggish_channels=(4, 4, 4, 4, 4, 4, 4), unet_depth=3, unet_channels=4,
+            unet_max_channels=8, num_classes=21, frames=3, persons=2, pose_channels=256,
+            pose_joints=68)
+POSE = PoseFeaturesParams(context=16, batch_size=16, threads=1)
+SOLO = VideoSpec("soloVideo01", ("flute",), "solo", 11)
+DUET = VideoSpec("duetVideo01", ("violin", "tuba"), "duet", 12)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Two 3-s synthetic videos with their AlphaPose JSON, an 8-s mixture wav, tiny models."""
+    require_tools("ffmpeg", "ffprobe")
+    if not Path(SYNTH.soundfont).is_file():
+        pytest.skip(f"{SYNTH.soundfont} is absent")
+    root = tmp_path_factory.mktemp("separate")
+    for spec in (SOLO, DUET):
+        render(spec, root, SYNTH)
+    t = np.arange(8 * 22050) / 22050
+    sf.write(root / "mix.wav", 0.3 * np.sin(2 * np.pi * 440 * t) * (t % 1 < 0.5), 22050)
+    torch.manual_seed(0)
+    checkpoint.save(root / "tribert.pt", TriBERT(**TINY))
+    save_checkpoint(STGCN(width=0.0625).eval(), root / "stgcn.pt",
+                    {"classes": list(CLASSES), "window": 16})
+    return root
+
+
+def video(data, spec):
+    return data / "videos" / f"{spec.video_id}.mp4"
+
+
+def ann(data, spec):
+    return data / "annotations" / f"{spec.video_id}.json"
+
+
+def run(data, out, specs, **kw):
+    kw.setdefault("keypoints", [ann(data, s) for s in specs])
+    return separate([video(data, s) for s in specs], data / "tribert.pt", out,
+                    stgcn=data / "stgcn.pt", pose_params=POSE, progress=False, **kw)
+
+
+def test_one_performer_gives_one_wav_named_after_the_video(data, tmp_path):
+    written = run(data, tmp_path, [SOLO])
+    assert written == [tmp_path / "soloVideo01.wav"]
+    wave, rate = sf.read(written[0])
+    assert rate == 11025
+    assert len(wave) == len(decode_audio(str(video(data, SOLO)), DecodeParams()))
+    assert np.abs(wave).max() > 0
+
+
+def test_two_performers_give_one_wav_each_left_to_right(data, tmp_path):
+    written = run(data, tmp_path, [DUET])
+    assert written == [tmp_path / "duetVideo01-1.wav", tmp_path / "duetVideo01-2.wav"]
+    n = len(decode_audio(str(video(data, DUET)), DecodeParams()))
+    assert [sf.info(str(p)).frames for p in written] == [n, n]
+
+
+def test_two_videos_and_a_mixture_give_one_wav_per_performer_of_both(data, tmp_path):
+    written = run(data, tmp_path, [SOLO, DUET], audio=data / "mix.wav")
+    assert [p.name for p in written] == ["soloVideo01.wav", "duetVideo01-1.wav",
+                                         "duetVideo01-2.wav"]
+    n = len(decode_audio(str(data / "mix.wav"), DecodeParams()))
+    assert n == 8 * 11025
+    assert all(sf.info(str(p)).frames == n for p in written)
+
+
+def test_four_sources_run_in_one_pass(data, tmp_path):
+    other = tmp_path / "duetVideo02.mp4"
+    shutil.copy(video(data, DUET), other)
+    written = separate([video(data, DUET), other], data / "tribert.pt", tmp_path / "out",
+                       audio=data / "mix.wav", stgcn=data / "stgcn.pt",
+                       keypoints=[ann(data, DUET)] * 2, pose_params=POSE, progress=False)
+    assert [p.name for p in written] == ["duetVideo01-1.wav", "duetVideo01-2.wav",
+                                         "duetVideo02-1.wav", "duetVideo02-2.wav"]
+
+
+@pytest.mark.parametrize("n", [1000, 100_000])
+def test_overlap_add_of_all_ones_masks_gives_back_the_input(n):
+    wave = np.random.default_rng(0).uniform(-0.5, 0.5, n).astype(np.float32)
+    starts = window_starts(n)
+    feats = sp.mixture_features(torch.from_numpy(cut_windows(wave, starts))[:, None])
+    ones = {"mask_logits": torch.full((len(starts), 1, 256, 256), 30.0)}
+    pieces = SeparationTask({}, None).separate(ones, feats).numpy()
+    assert pieces.shape == (len(starts), 1, SPAN)
+    out = overlap_add(pieces, starts, n)
+    assert out.shape == (1, n)
+    np.testing.assert_allclose(out[0], wave, atol=1e-5)
+
+
+def test_overlap_add_weights_sum_to_one_only_under_two_windows():
+    n = 70_000
+    starts = window_starts(n)
+    assert starts[0] == -SPAN // 2 and starts[-1] + SPAN >= n + SPAN // 2
+    total = overlap_add(np.ones((len(starts), 1, SPAN)), starts, n)
+    np.testing.assert_allclose(total, 1.0, atol=1e-9)
+
+
+def test_performers_are_frequent_persons_left_to_right():
+    boxes = np.zeros((10, 2, 4), np.float32)
+    boxes[:, 0] = [300, 0, 400, 100]          # slot 0 stands right of slot 1
+    boxes[:, 1] = [0, 0, 100, 100]
+    absent = np.zeros((10, 2), bool)
+    assert find_performers(boxes, absent, 0.1) == [1, 0]
+    absent[1:, 1] = True                      # slot 1 in one frame of ten
+    assert find_performers(boxes, absent, 0.2) == [0]
+    assert find_performers(boxes, np.ones((10, 2), bool), 0.1) == []
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+
+def _error(fn) -> str:
+    with pytest.raises(SeparateError) as e:
+        fn()
+    return e.value.message
+
+
+def test_unreadable_video_is_named(data, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    msg = _error(lambda: separate([bad], data / "tribert.pt", tmp_path / "o",
+                                  stgcn=data / "stgcn.pt", keypoints=[ann(data, SOLO)],
+                                  progress=False))
+    assert str(bad) in msg
+
+
+def test_a_video_with_nobody_is_named(data, tmp_path):
+    empty = tmp_path / "nobody.json"
+    empty.write_text("[]")
+    msg = _error(lambda: run(data, tmp_path / "o", [SOLO], keypoints=[empty]))
+    assert str(video(data, SOLO)) in msg and "no performer" in msg
+
+
+@pytest.mark.parametrize("kind", ["garbage", "not_a_package", "wrong_pose", "sop"])
+def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
+    bad = tmp_path / f"{kind}.pt"
+    if kind == "garbage":
+        bad.write_bytes(b"\0" * 100)
+    elif kind == "not_a_package":
+        torch.save({"weights": torch.zeros(3)}, bad)
+    elif kind == "wrong_pose":
+        checkpoint.save(bad, TriBERT(**{**TINY, "pose_channels": 8}))
+    else:
+        from model.sop import SoundOfPixels
+
+        checkpoint.save(bad, SoundOfPixels(backbone="resnet_tiny", image_size=64, sop_channels=4,
+                                           unet_depth=3, unet_channels=4, unet_max_channels=8))
+    msg = _error(lambda: separate([video(data, SOLO)], bad, tmp_path / "o",
+                                  stgcn=data / "stgcn.pt", keypoints=[ann(data, SOLO)],
+                                  progress=False))
+    assert str(bad) in msg
+
+
+def test_a_bad_stgcn_checkpoint_is_named(data, tmp_path):
+    bad = tmp_path / "stgcn.pt"
+    torch.save({"nothing": 1}, bad)
+    msg = _error(lambda: separate([video(data, SOLO)], data / "tribert.pt", tmp_path / "o",
+                                  stgcn=bad, keypoints=[ann(data, SOLO)], progress=False))
+    assert str(bad) in msg
+
+
+def test_audio_with_one_video_is_refused_naming_the_audio(data, tmp_path):
+    msg = _error(lambda: run(data, tmp_path, [SOLO], audio=data / "mix.wav"))
+    assert str(data / "mix.wav") in msg
+
+
+def test_two_videos_without_audio_are_refused_naming_them(data, tmp_path):
+    msg = _error(lambda: run(data, tmp_path, [SOLO, DUET]))
+    assert str(video(data, SOLO)) in msg and str(video(data, DUET)) in msg and "--audio" in msg
+
+
+def test_an_unreadable_mixture_is_named(data, tmp_path):
+    bad = tmp_path / "mix.wav"
+    bad.write_bytes(b"RIFF....garbage")
+    msg = _error(lambda: run(data, tmp_path / "o", [SOLO, DUET], audio=bad))
+    assert str(bad) in msg
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+
+def test_cli_writes_wavs_and_videos_with_the_separated_sound(data, tmp_path):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, [
+        "separate", str(video(data, DUET)), "--keypoints", str(ann(data, DUET)),
+        "--checkpoint", str(data / "tribert.pt"), "--stgcn", str(data / "stgcn.pt"),
+        "--out", str(out), "--with-video", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    names = ["duetVideo01-1.wav", "duetVideo01-2.wav", "duetVideo01-1.mp4", "duetVideo01-2.mp4"]
+    assert res.output.split() == [str(out / n) for n in names]
+    info = ffmpeg.probe(str(out / "duetVideo01-2.mp4"))
+    kinds = sorted(s["codec_type"] for s in info["streams"])
+    assert kinds == ["audio", "video"]
+    assert float(info["format"]["duration"]) == pytest.approx(
+        sf.info(str(out / "duetVideo01-2.wav")).duration, abs=0.1)
+
+
+def test_cli_error_names_the_file_and_fails(data, tmp_path):
+    res = CliRunner().invoke(main, [
+        "separate", str(video(data, SOLO)), "--audio", str(data / "mix.wav"),
+        "--checkpoint", str(data / "tribert.pt"), "--out", str(tmp_path)])
+    assert res.exit_code == 1
+    assert f"Error: {data / 'mix.wav'}" in res.output
+    assert not list(tmp_path.glob("*.wav"))
