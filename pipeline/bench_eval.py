@@ -170,9 +170,11 @@ def separation_speed(video: Optional[Path], keypoints: Optional[Path], checkpoin
 @click.option("--seconds", type=click.FloatRange(6.0, 600.0), default=12.0, show_default=True,
               help="Length of the synthetic duet.")
 @click.option("--separation-repeats", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--separation/--no-separation", default=True, show_default=True,
+              help="Also measure the separation speed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_eval(samples: Path, generated: bool, mixtures: int, repeats: int, video, keypoints,
-               checkpoint, stgcn, seconds, separation_repeats, as_json: bool):
+               checkpoint, stgcn, seconds, separation_repeats, separation: bool, as_json: bool):
     """Evaluation time per mixture with fast_bss_eval and with mir_eval, and separation speed
     (seconds of audio per second of wall time)."""
     use_real = samples.is_dir() and not generated
@@ -192,7 +194,8 @@ def bench_eval(samples: Path, generated: bool, mixtures: int, repeats: int, vide
         "eval_fast_speedup": times["mir_eval"] / times["fast"],
         "backends_max_diff_db": max_difference_db(results["fast"], results["mir_eval"]),
         "skipped": sum(r.skipped for r in results["fast"]),
-        **separation_speed(video, keypoints, checkpoint, stgcn, seconds, separation_repeats),
+        **(separation_speed(video, keypoints, checkpoint, stgcn, seconds, separation_repeats)
+           if separation else {}),
         "peak_rss_mb": peak_rss_mb(),
     }
     report(figures, as_json, title="evaluation (per two-source mixture of 65280 samples) and "

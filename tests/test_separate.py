@@ -3,6 +3,7 @@ a mixture, clear errors, the CLI. Real synthetic mp4s (ffmpeg), a random-init ti
 package and a tiny random ST-GCN saved the way the training stages save them."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -243,3 +244,21 @@ def test_cli_error_names_the_file_and_fails(data, tmp_path):
     assert res.exit_code == 1
     assert f"Error: {data / 'mix.wav'}" in res.output
     assert not list(tmp_path.glob("*.wav"))
+
+
+def test_bench_eval_reports_the_separation_speed():
+    from pipeline.bench_eval import bench_eval
+
+    require_tools("ffmpeg", "ffprobe")
+    if not Path(SYNTH.soundfont).is_file():
+        pytest.skip(f"{SYNTH.soundfont} is absent")
+
+    res = CliRunner().invoke(bench_eval, ["--generated", "--mixtures", "1", "--repeats", "1",
+                                          "--seconds", "6", "--json"])
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.output)
+    assert figures["separation_sources"] == 2
+    assert figures["separation_audio_s"] == pytest.approx(6.0, abs=0.05)
+    assert figures["separation_speed"] == pytest.approx(
+        figures["separation_audio_s"] / figures["separation_wall_s"])
+    assert figures["eval_fast_s_per_mixture"] > 0 and figures["eval_mir_eval_s_per_mixture"] > 0
