@@ -36,8 +36,8 @@ Decisions:
   65280 samples an estimate has, see :func:`window_starts`); each window's estimate is weighted
   by a periodic Hann window of 65280 samples, and those add up to exactly 1 where two windows
   overlap, so an all-ones mask gives back the input exactly (tested). The first window starts
-  half a hop-span before the input and inputs shorter than a window are zero-padded, so every
-  input sample lies under two windows. A window's frames are the ``frames_per_clip`` frames at
+  32640 samples before the input and the input is zero-padded on both sides (also when it is
+  shorter than a window), so every input sample lies under two windows. A window's frames are the ``frames_per_clip`` frames at
   its centre, as the decode stage picks them, clamped to the video's frames.
 - Output rate: 11025 Hz, the model's rate. The masks carry nothing above 5.5 kHz, so resampling
   back to the source rate would add samples but no sound; the wav has exactly the input's
@@ -65,13 +65,12 @@ from tqdm import tqdm
 from pipeline import atomic
 from pipeline.decode import DecodeParams, Skip, decode_audio, decode_frames
 from pipeline.pose import keypoints as kpio
-from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS
+from pipeline.pose.halpe import NUM_JOINTS
 from pipeline.pose.params import KeypointsParams, PoseFeaturesParams
-from pipeline.spectrogram import CLIP_SAMPLES, ISTFT_SAMPLES, SAMPLE_RATE
+from pipeline.spectrogram import CLIP_SAMPLES, ISTFT_SAMPLES
 
 DEFAULT_STGCN = Path("models/stgcn.pt")
-SPAN = ISTFT_SAMPLES          # samples of one window's estimate (65280)
-HOP = SPAN // 2               # 32640: two windows overlap everywhere
+SPAN = ISTFT_SAMPLES          # samples of one window's estimate (65280); windows hop SPAN / 2
 
 
 class SeparateError(click.ClickException):
