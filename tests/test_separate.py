@@ -173,7 +173,7 @@ def test_a_video_with_nobody_is_named(data, tmp_path):
     assert str(video(data, SOLO)) in msg and "no performer" in msg
 
 
-@pytest.mark.parametrize("kind", ["garbage", "not_a_package", "wrong_pose", "sop"])
+@pytest.mark.parametrize("kind", ["garbage", "not_a_package", "wrong_pose", "sop", "old_version"])
 def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
     bad = tmp_path / f"{kind}.pt"
     if kind == "garbage":
@@ -182,6 +182,10 @@ def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
         torch.save({"weights": torch.zeros(3)}, bad)
     elif kind == "wrong_pose":
         checkpoint.save(bad, TriBERT(**{**TINY, "pose_channels": 8}))
+    elif kind == "old_version":   # a package from before the model had its ``erase`` argument
+        pkg = checkpoint.package(TriBERT(**TINY))
+        del pkg["kwargs"]["erase"]
+        torch.save(pkg, bad)
     else:
         from model.sop import SoundOfPixels
 
@@ -191,6 +195,7 @@ def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
                                   stgcn=data / "stgcn.pt", keypoints=[ann(data, SOLO)],
                                   progress=False))
     assert str(bad) in msg
+    assert kind != "old_version" or "missing from the package: erase" in msg
 
 
 def test_a_bad_stgcn_checkpoint_is_named(data, tmp_path):
