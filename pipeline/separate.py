@@ -28,7 +28,10 @@ Decisions:
   solo training clip looks. Whole frames are kept rather than crops around the performer because
   training never showed the model a crop (a crop changes the scale and, upscaled from the clip,
   the sharpness of everything the visual stream sees); the performer is singled out by its pose
-  tokens, whose box embedding also says where in the frame it stands.
+  tokens, whose box embedding also says where in the frame it stands. Measured with the default
+  pipeline's trained tiny model on the 5 test and val duets of the synthetic set (per-performer
+  SDR against the stems, 12-s videos): whole frames 1.57 dB mean, square crops around the
+  performer (1.4 x its box, resized to 224) 0.98 dB; mixture baseline 0.06 dB.
 - Sources per mixture: the model was trained with N = 2, but it conditions every source's mask
   on that source's video and the shared mixture independently (model/tribert.py; the U-Net
   decoder runs once per source), so N = 1..4 sources run in one forward pass, with no pairing.
