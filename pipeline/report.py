@@ -95,7 +95,8 @@ def _row(ex: Example, problem: str) -> str:
     for k in range(N_MIX):
         label = html.escape(f"{m.video_ids[k]}: {'+'.join(m.classes[k])} ({m.kinds[k]})")
         cells.append(f"{img(f'frame{k + 1}.jpg')}<br>{label}")
-        cells.append(f"GT {audio(f'gt{k + 1}.wav')}<br>pred {audio(f'pred{k + 1}.wav')}")
+        sdr = "" if m.result.skipped else f"<br>SDR {m.result.sdr[k]:.2f}"
+        cells.append(f"GT {audio(f'gt{k + 1}.wav')}<br>pred {audio(f'pred{k + 1}.wav')}{sdr}")
         cells.append(f"{img(f'gtmask{k + 1}.png')}{img(f'predmask{k + 1}.png')}")
         cells.append(f"{img(f'gtamp{k + 1}.png')}{img(f'predamp{k + 1}.png')}")
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
