@@ -202,8 +202,18 @@ def _naming(path: Path, e: Exception) -> str:
 
 def read_audio(path: Path, p: DecodeParams) -> np.ndarray:
     """Mono float32 at 11025 Hz (:func:`pipeline.decode.decode_audio`), or a SeparateError."""
+    import ffmpeg
+
     if not path.is_file():
         raise SeparateError(f"{path}: no such file")
+    try:
+        streams = ffmpeg.probe(str(path)).get("streams", [])
+    except ffmpeg.Error as e:
+        last = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        why = _reason(path, ValueError(last[-1] if last else "ffprobe failed"))
+        raise SeparateError(f"{path}: unreadable ({why})") from None
+    if not any(s.get("codec_type") == "audio" for s in streams):
+        raise SeparateError(f"{path}: no audio track")
     try:
         wave = decode_audio(str(path), p)
     except Skip as e:

@@ -166,6 +166,15 @@ def test_unreadable_video_is_named(data, tmp_path):
     assert str(bad) in msg
 
 
+def test_a_video_without_sound_is_named(data, tmp_path):
+    silent = tmp_path / "silent.mp4"
+    ffmpeg.input(str(video(data, SOLO))).output(str(silent), an=None, vcodec="copy").run(quiet=True)
+    msg = _error(lambda: separate([silent], data / "tribert.pt", tmp_path / "o",
+                                  stgcn=data / "stgcn.pt", keypoints=[ann(data, SOLO)],
+                                  progress=False))
+    assert msg == f"{silent}: no audio track"
+
+
 def test_a_video_with_nobody_is_named(data, tmp_path):
     empty = tmp_path / "nobody.json"
     empty.write_text("[]")
