@@ -31,7 +31,7 @@ class ProbeParams:
     batch_size: int = rng(32, 1, 100000)
     pooling: Literal["flatten", "mean"] = "flatten"   # tokens -> one vector per clip
     seed: int = rng(0, 0, 2**31 - 1)
-    threads: int = rng(2, 1, 256)
+    threads: int = rng(1, 1, 256, doc="torch CPU threads (1 is fastest for these small MLPs)")
 
 
 @dataclass(frozen=True)
