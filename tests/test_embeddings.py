@@ -163,3 +163,12 @@ def test_a_package_older_than_the_erase_argument_loads(data, tmp_path):
     torch.save(pkg, tmp_path / "old.pt")
     model = E.load_tribert(tmp_path / "old.pt")
     assert isinstance(model, TriBERT) and model.erase == () and not model.training
+
+
+def test_without_pose_shards_no_person_is_valid(data, tmp_path):
+    E.run(data["clips"], None, data["model"], tmp_path, PARAMS, splits=("val",), progress=False,
+          log=lambda s: None)
+    with h5py.File(tmp_path / "val.h5", "r") as f:
+        valid = f["valid/pose"][()]
+        assert valid[:, 0].all() and not valid[:, 1:].any()
+        assert np.abs(f["input/pose"][:, 1:]).max() == 0.0     # absent persons: zero tokens
