@@ -30,7 +30,8 @@ class ProbeParams:
     dropout: float = rng(0.2, 0.0, 0.9)
     batch_size: int = rng(32, 1, 100000)
     pooling: Literal["flatten", "mean"] = "flatten"   # tokens -> one vector per clip
-    seed: int = rng(0, 0, 2**31 - 1)
+    seed: int = rng(0, 0, 2**31 - 1, doc="the first seed")
+    repeats: int = rng(5, 1, 100, doc="probes per entry (seeds seed..seed+repeats-1), averaged")
     threads: int = rng(1, 1, 256, doc="torch CPU threads (1 is fastest for these small MLPs)")
 
 

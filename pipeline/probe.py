@@ -11,8 +11,8 @@ For each stream (audio, visual, pose) and each feature kind of the embedding fil
 an MLP (one hidden layer, ReLU, dropout) is trained on the train split to predict the
 instrument, the epoch is chosen on val (the mean of its top-1/5/10 accuracies, less prone to
 ties than top-1 on a small val split; then the lower loss), and top-1/5/10 accuracy is reported
-on test: a clip counts as a hit at k when any of its true labels is among the k
-highest-scoring classes. Labels are multi-hot (duets have two); the loss is the cross-entropy
+on test, as the mean and standard deviation over a few seeds (the test split is small): a clip
+counts as a hit at k when any of its true labels is among the k highest-scoring classes. Labels are multi-hot (duets have two); the loss is the cross-entropy
 against the label distribution (multi-hot / number of labels). The chance row is the expected
 top-k accuracy of a uniformly random class ranking, 1 - C(C - m, k) / C(C, k) for a clip with m
 labels, averaged over the test clips. Features are standardised with the train split's mean
@@ -20,6 +20,7 @@ and standard deviation. Deterministic for a seed.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -137,15 +138,25 @@ def standardise(train_x: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 
 
 def probe_one(emb_dir: Path, kind: str, stream: str, params) -> dict:
-    """Table 4 entry of one feature kind and stream: test top-k and the chosen epoch."""
+    """Table 4 entry of one feature kind and stream: the test top-k of ``params.repeats``
+    probes (seeds ``seed``, ``seed + 1``, ...): their mean (``topK``), standard deviation
+    (``topK_std``) and each run's figures and chosen epoch (``runs``)."""
     data = {s: load_features(emb_dir / f"{s}.h5", kind, stream, params.pooling)
             for s in ("train", "val", "test")}
     xs = standardise(data["train"][0], data["val"][0], data["test"][0])
-    model, chosen = train_probe((xs[0], data["train"][1]), (xs[1], data["val"][1]), params)
-    with torch.no_grad():
-        scores = model(torch.from_numpy(xs[2]).float()).numpy()
-    out = {f"top{k}": topk_accuracy(scores, data["test"][1], k) for k in TOPK}
-    return {**out, **chosen}
+    runs = []
+    for seed in range(params.seed, params.seed + params.repeats):
+        model, chosen = train_probe((xs[0], data["train"][1]), (xs[1], data["val"][1]),
+                                    dataclasses.replace(params, seed=seed))
+        with torch.no_grad():
+            scores = model(torch.from_numpy(xs[2]).float()).numpy()
+        runs.append({"seed": seed, **chosen,
+                     **{f"top{k}": topk_accuracy(scores, data["test"][1], k) for k in TOPK}})
+    out = {}
+    for k in TOPK:
+        values = [r[f"top{k}"] for r in runs]
+        out[f"top{k}"], out[f"top{k}_std"] = float(np.mean(values)), float(np.std(values))
+    return {**out, "runs": runs}
 
 
 def run(emb_dir: str | Path, params, log=print) -> dict:
@@ -177,18 +188,20 @@ def row_name(stream: str, kind: str) -> str:
             "transformer": f"TriBERT {stream} feature"}[kind]
 
 
-def table(metrics: dict, pooling: str) -> str:
+def table(metrics: dict, pooling: str, repeats: int) -> str:
     """Markdown table in the layout of supplement Table 4, with the paper's figures beside."""
     n = metrics["clips"]
     lines = [f"Instrument classification probe (supplement Table 4): MLP on frozen features "
              f"({pooling} pooling), trained on {n['train']} train clips, epoch chosen on "
-             f"{n['val']} val clips, accuracy (%) on {n['test']} test clips.", "",
+             f"{n['val']} val clips, accuracy (%) on {n['test']} test clips: mean ± std over "
+             f"{repeats} seeds.", "",
              "| Features | Top-1 | Top-5 | Top-10 | Paper Top-1 | Paper Top-5 | Paper Top-10 |",
              "|---|---|---|---|---|---|---|"]
     for stream in STREAMS:
         for kind in KINDS:
             m = metrics[stream][kind]
-            ours = " | ".join(f"{100 * m[f'top{k}']:.2f}" for k in TOPK)
+            ours = " | ".join(f"{100 * m[f'top{k}']:.2f} ± {100 * m[f'top{k}_std']:.2f}"
+                              for k in TOPK)
             paper = " | ".join(f"{v:.2f}" for v in PAPER[stream][kind])
             lines.append(f"| {row_name(stream, kind)} | {ours} | {paper} |")
     chance = " | ".join(f"{100 * metrics['chance'][f'top{k}']:.2f}" for k in TOPK)
@@ -196,7 +209,7 @@ def table(metrics: dict, pooling: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(out_dir: str | Path, metrics: dict, pooling: str) -> None:
+def write(out_dir: str | Path, metrics: dict, params) -> None:
     out_dir = Path(out_dir)
     write_json(out_dir / "metrics.json", metrics)
-    write_text(out_dir / "table.md", table(metrics, pooling))
+    write_text(out_dir / "table.md", table(metrics, params.pooling, params.repeats))

@@ -1,5 +1,6 @@
 """Stage ``attention``: pictures of the visual attention maps over test frames (supplement
-Fig. 2) from the pre-trained TriBERT, in ``results/attention/`` (:mod:`pipeline.attention_figures`)."""
+Fig. 2) from the pre-trained TriBERT, in ``results/attention/``
+(:mod:`pipeline.attention_figures`)."""
 from __future__ import annotations
 
 import click

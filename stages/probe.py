@@ -26,8 +26,8 @@ def main(params_path, embeddings, out):
         metrics = probe.run(embeddings, p.probe, log=click.echo)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    probe.write(out, metrics, p.probe.pooling)
-    click.echo(probe.table(metrics, p.probe.pooling))
+    probe.write(out, metrics, p.probe)
+    click.echo(probe.table(metrics, p.probe.pooling, p.probe.repeats))
     click.echo(f"probe: {time.perf_counter() - start:.1f} s")
 
 

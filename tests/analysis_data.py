@@ -70,7 +70,8 @@ def write_pose(clip_dir: Path, d: Path, seed: int = 0) -> Path:
         idx = shards.read_index(path, ("video_id", "kind"))
         n = len(idx["video_id"])
         with h5py.File(d / path.name, "w") as f:
-            f["features"] = rng.standard_normal((n, FRAMES, PERSONS, POSE_C, POSE_V)).astype(np.float16)
+            feats = rng.standard_normal((n, FRAMES, PERSONS, POSE_C, POSE_V))
+            f["features"] = feats.astype(np.float16)
             f["boxes"] = rng.random((n, FRAMES, PERSONS, 5)).astype(np.float32)
             absent = np.zeros((n, FRAMES, PERSONS), np.uint8)
             absent[idx["kind"] == "solo", :, 1] = 1

@@ -1,6 +1,7 @@
 """Stage ``probe`` (supplement Table 4) on toy embedding files in the embed stage's format."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -16,7 +17,7 @@ from stages.probe import main as probe_main
 L, C = 7, 21
 DIMS = {"visual": 12, "pose": 12, "audio": 8}
 CLASSES = (2, 5, 9, 14)          # the toy set's classes
-PARAMS = ProbeParams(hidden=32, epochs=30, lr=3e-3, batch_size=16, seed=0, threads=1)
+PARAMS = ProbeParams(hidden=32, epochs=30, lr=3e-3, batch_size=16, seed=0, repeats=1, threads=1)
 
 
 def write_split(path, labels: np.ndarray, signal: float, seed: int):
@@ -128,7 +129,8 @@ def test_mean_pooling_ignores_absent_pose_tokens(separable, tmp_path):
 def test_the_stage_writes_metrics_and_table(separable, tmp_path):
     d, m = separable
     params = tmp_path / "params.yaml"
-    params.write_text("probe:\n  hidden: 32\n  epochs: 30\n  lr: 0.003\n  batch_size: 16\n")
+    params.write_text("probe:\n  hidden: 32\n  epochs: 30\n  lr: 0.003\n  batch_size: 16\n"
+                      "  repeats: 1\n")
     r = CliRunner().invoke(probe_main, ["--params", str(params), "--embeddings", str(d),
                                         "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
@@ -147,3 +149,14 @@ def test_a_missing_group_is_named(separable, tmp_path):
                 src.copy(k, f)
     with pytest.raises(ValueError, match=r"train\.h5.*erased"):
         P.run(tmp_path, PARAMS, log=lambda s: None)
+
+
+def test_repeats_report_the_mean_and_spread_of_the_seeds(noise):
+    d, _ = noise
+    one = [P.probe_one(d, "input", "audio", dataclasses.replace(PARAMS, seed=s)) for s in (3, 4)]
+    both = P.probe_one(d, "input", "audio", dataclasses.replace(PARAMS, seed=3, repeats=2))
+    assert [r["seed"] for r in both["runs"]] == [3, 4]
+    for k in P.TOPK:
+        values = [o[f"top{k}"] for o in one]
+        assert both[f"top{k}"] == pytest.approx(np.mean(values))
+        assert both[f"top{k}_std"] == pytest.approx(np.std(values))
