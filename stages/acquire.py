@@ -118,7 +118,11 @@ def main(params_path: str, out: str) -> None:
     if p.data.source == "synthetic":
         rows = acquire_synthetic(p, out, ex)
     else:
-        rows = acquire_youtube(p, out, ex)
+        from pipeline.download import Unreachable
+        try:
+            rows = acquire_youtube(p, out, ex)
+        except Unreachable as e:
+            raise click.ClickException(f"acquire: {e}") from None
     manifest.write(out / "manifest.csv", rows)
     counts = {s: sum(r.status == s for r in rows) for s in manifest.STATUSES}
     click.echo(f"acquire: {len(rows)} videos: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

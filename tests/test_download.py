@@ -280,3 +280,45 @@ def test_default_downloader_leaves_nothing_behind_when_offline(tmp_path):
                        DownloadParams(lists="unused", retries=0, timeout=2.0))
     assert row.status == "failed" and row.reason.startswith(("network:", "download:"))
     assert list((tmp_path / "videos").iterdir()) == []
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_host_fails_fast_with_its_address(monkeypatch):
+    for v in download.PROXY_VARIABLES:
+        monkeypatch.delenv(v, raising=False)
+    port = _closed_port()
+    with pytest.raises(download.Unreachable, match=f"127.0.0.1:{port}"):
+        download.check_reachable("127.0.0.1", port, timeout=2.0)
+
+
+def test_a_reachable_host_passes_the_check():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        download.check_reachable("127.0.0.1", server.getsockname()[1], timeout=2.0)
+
+
+def test_offline_real_downloads_stop_before_any_video(tmp_path, monkeypatch):
+    """The real yt-dlp path with no route: one clear error, not a retry loop per ID."""
+    for v in download.PROXY_VARIABLES:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setattr(download, "YOUTUBE", ("127.0.0.1", _closed_port()))
+    with pytest.raises(download.Unreachable, match="nothing was downloaded"):
+        download.download_all([_entry("aaaaaaaaaa1"), _entry("aaaaaaaaaa2")], tmp_path,
+                              DownloadParams(lists="unused", retries=3, timeout=2.0),
+                              backend="local", jobs=1)
+
+
+def test_an_injected_downloader_needs_no_network_check(tmp_path, clips, monkeypatch):
+    monkeypatch.setattr(download, "check_reachable",
+                        lambda *a, **kw: pytest.fail("the check must not run"))
+    rows = download.download_all([_entry("aaaaaaaaaa1")], tmp_path,
+                                 DownloadParams(lists="unused", retries=0),
+                                 downloader=functools.partial(copy_from, clips["good"]), backend="local", jobs=1)
+    assert rows[0].status == "ok"

@@ -1,0 +1,25 @@
+"""The ``evaluate:`` section of params.yaml (stages ``evaluate`` and ``evaluate_music11``).
+
+Kept apart from :mod:`pipeline.evaluate` so that validating params.yaml never imports torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pipeline.params import rng
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """Fixed, seeded test mixtures and how they are scored (paper Sec. 4.1, Table 1)."""
+
+    seed: int = rng(0, 0, doc="seed of the test pairs (numpy default_rng)")
+    mixtures: int = rng(0, 0, 10**7, doc="mixtures per set; 0 = each clip of the set once "
+                                         "as the first member")
+    backend: Literal["fast", "mir_eval"] = "fast"   # BSS Eval implementation (pipeline/metrics.py)
+    threshold: float = rng(0.5, 0.0, 1.0, doc="binary mask threshold (REFERENCE.md inference)")
+    batch_size: int = rng(4, 1, 4096, doc="mixtures per forward pass")
+    examples: int = rng(4, 0, 1000, doc="mixtures per set written as wavs and pictures")
+    qualitative: int = rng(3, 0, 20, doc="rows (mixtures) of qualitative.png (paper Fig. 3)")
+    threads: int = rng(2, 1, 256, doc="torch CPU threads")

@@ -1,0 +1,342 @@
+"""The evaluate stage (paper Table 1): fixed seeded test pairs, only the test split read, scores
+written consistently, both BSS Eval backends agree, silent sources skipped, SoP packages, the
+example folders and the stage command.
+
+Tiny real HDF5 clip and pose shards: every class is a harmonic tone of its own pitch; val and
+train waveforms are NaN, so reading them would make scoring fail; one test clip is silent."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import replace
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from model.checkpoint import save
+from model.sop import SoundOfPixels
+from model.tribert import TriBERT
+from pipeline import evaluate as ev
+from pipeline import report, shards
+from pipeline import spectrogram as sp
+from pipeline.classes import CLASS_INDEX, NUM_CLASSES
+from pipeline.decode import DecodeParams
+from pipeline.evaluate_params import EvaluateParams
+from stages.evaluate import main as stage_main
+
+SIZE = 32
+PITCH = {"violin": 660.0, "flute": 990.0, "tuba": 110.0, "drum": 220.0, "cello": 330.0}
+# (classes, kind, split, silent) per video, one clip each (two for the first test videos)
+VIDEOS = [
+    (("violin",), "solo", "train", False), (("flute",), "solo", "val", False),
+    (("cello", "tuba"), "duet", "val", False),
+    (("violin",), "solo", "test", False), (("flute",), "solo", "test", False),
+    (("tuba",), "solo", "test", False), (("drum",), "solo", "test", False),
+    (("cello",), "solo", "test", True),
+    (("cello", "violin"), "duet", "test", False), (("flute", "drum"), "duet", "test", False),
+]
+TINY_TRIBERT = dict(backbone="resnet_tiny", image_size=32, hidden_visual=16, hidden_pose=16,
+                    hidden_audio=8, hidden_coattention=16, heads=2, ffn=32, layers=1,
+                    dropout=0.0, vggish_channels=(4, 4, 4, 4, 4, 4, 4), unet_depth=3,
+                    unet_channels=4, unet_max_channels=8, num_classes=NUM_CLASSES, frames=3,
+                    persons=2, pose_channels=4, pose_joints=5)
+TINY_SOP = dict(backbone="resnet_tiny", image_size=32, sop_channels=4, unet_depth=3,
+                unet_channels=4, unet_max_channels=8, frames=3, persons=2)
+FAST = EvaluateParams(batch_size=4, examples=1, qualitative=2, threads=1)
+
+
+def _clip(k: int, classes, kind: str, split: str, silent: bool, window: int) -> dict:
+    t = np.arange(sp.CLIP_SAMPLES) / sp.SAMPLE_RATE
+    wave = sum(np.sin(2 * np.pi * PITCH[c] * (1 + 0.01 * k) * h * t + k) / h
+               for c in classes for h in (1, 2, 3)) * 0.2
+    if split != "test":
+        wave = wave * np.nan
+    if silent:
+        wave = wave * 0.0
+    frames = np.zeros((3, SIZE, SIZE, 3), np.uint8)
+    frames[..., k % 3] = 40 + 20 * k
+    label = np.zeros(NUM_CLASSES, np.uint8)
+    label[[CLASS_INDEX[c] for c in classes]] = 1
+    return {"frames": frames, "waveform": wave.astype(np.float32),
+            "mag": np.zeros((sp.WARP_SIZE, sp.N_FRAMES), np.float32), "label": label,
+            "video_id": f"vid{k:08d}".encode(), "split": split.encode(), "kind": kind.encode(),
+            "window": window, "start": 3.0 * window, "end": 3.0 * window + 5.94,
+            "start_sample": 33075 * window, "frame_index": np.arange(3) + 8 * window,
+            "frame_time": (np.arange(3) + 8 * window) / 8.0}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """(clip dir, pose dir) of two shards each."""
+    root = tmp_path_factory.mktemp("evaluate")
+    clips, pose = root / "clips", root / "pose"
+    clips.mkdir(), pose.mkdir()
+    rows = [_clip(k, *v, w) for k, v in enumerate(VIDEOS) for w in range(1 + (k in (3, 8)))]
+    rng = np.random.default_rng(0)
+    for s, part in enumerate((rows[:6], rows[6:])):
+        name = shards.shard_name(s)
+        with shards.ShardWriter(clips / name, len(part),
+                                {**shards.file_attrs(DecodeParams(size=SIZE), "t"),
+                                 "shard_index": s}) as w:
+            for r, row in enumerate(part):
+                w.write(r, row)
+        with h5py.File(pose / name, "w") as f:
+            n = len(part)
+            f["features"] = rng.standard_normal((n, 3, 2, 4, 5)).astype(np.float16)
+            f["boxes"] = rng.random((n, 3, 2, 5)).astype(np.float32)
+            f["absent"] = np.zeros((n, 3, 2), np.uint8)
+            f["video_id"] = np.asarray([r["video_id"] for r in part], dtype="S11")
+    return clips, pose
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    save(d / "tribert.pt", TriBERT(**TINY_TRIBERT))
+    save(d / "sop.pt", SoundOfPixels(**TINY_SOP))
+    return d
+
+
+@pytest.fixture(scope="module")
+def runs(data, packages):
+    """The tiny TriBERT package evaluated with each backend."""
+    torch.set_num_threads(1)
+    return {b: ev.evaluate(packages / "tribert.pt", *data, replace(FAST, backend=b),
+                           progress=False)
+            for b in ("fast", "mir_eval")}
+
+
+def _split_clips(kinds, videos):
+    n = len(kinds)
+    return ev.SplitClips(np.asarray(videos), np.asarray(kinds), (("violin",),) * n,
+                         np.ones(n, bool))
+
+
+# ---- pairs ---------------------------------------------------------------------------------
+
+KINDS = ["solo"] * 8 + ["duet"] * 4
+VIDS = ["a", "a", "b", "c", "c", "d", "e", "f", "g", "g", "h", "i"]
+
+
+def test_pairs_are_fixed_for_a_seed_and_differ_across_seeds():
+    clips = _split_clips(KINDS, VIDS)
+    a, b = ev.mixture_sets(clips, 0, seed=3), ev.mixture_sets(clips, 0, seed=3)
+    c = ev.mixture_sets(clips, 0, seed=4)
+    assert all(np.array_equal(x.pairs, y.pairs) for x, y in zip(a, b))
+    assert not all(np.array_equal(x.pairs, y.pairs) for x, y in zip(a, c))
+
+
+@pytest.mark.parametrize("count", [0, 5, 30])
+def test_no_pair_repeats_a_video(count):
+    clips = _split_clips(KINDS, VIDS)
+    for seed in range(5):
+        for s in ev.mixture_sets(clips, count, seed):
+            v = clips.video_id[s.pairs]
+            assert np.all(v[:, 0] != v[:, 1]), (s.name, v)
+            assert count == 0 or len(s.pairs) == count
+
+
+def test_single_is_solo_pairs_and_multi_has_a_duet():
+    clips = _split_clips(KINDS, VIDS)
+    single, multi = ev.mixture_sets(clips, 0, seed=0)
+    assert single.name == "single" and multi.name == "multi"
+    assert np.all(clips.kind[single.pairs] == "solo")
+    assert np.all((clips.kind[multi.pairs] == "duet").any(axis=1))
+
+
+def test_count_zero_takes_each_clip_of_the_set_once_first():
+    clips = _split_clips(KINDS, VIDS)
+    single, multi = ev.mixture_sets(clips, 0, seed=1)
+    assert sorted(single.pairs[:, 0]) == list(range(8))
+    assert sorted(multi.pairs[:, 0]) == list(range(8, 12))
+
+
+def test_no_duets_gives_an_empty_multi_set_that_says_so():
+    clips = _split_clips(["solo"] * 4, ["a", "b", "c", "d"])
+    single, multi = ev.mixture_sets(clips, 0, seed=0)
+    assert len(single.pairs) == 4 and len(multi.pairs) == 0
+    assert "no eligible duet clips" in multi.note
+    table = ev.set_metrics(multi, [])
+    assert table["mixtures"] == 0 and table["sdr"] is None and "note" in table
+
+
+def test_class_subset_keeps_clips_whose_classes_all_lie_in_it(data, packages):
+    run = ev.evaluate(packages / "tribert.pt", *data, FAST, subset=("violin", "flute", "tuba",
+                                                                   "drum"), progress=False)
+    classes = {c for ms in run.mixtures.values() for m in ms for src in m.classes for c in src}
+    assert "cello" not in classes                      # the cello solo and cello duet are out
+    assert {m.kinds for m in run.mixtures["multi"]} <= {("duet", "solo"), ("duet", "duet")}
+    assert len(run.mixtures["multi"]) == 1             # only the flute+drum duet remains
+
+
+# ---- a run -----------------------------------------------------------------------------------
+
+
+def test_only_the_test_split_is_read(runs, data):
+    index = {}
+    for p in shards.list_shards(data[0]):
+        idx = shards.read_index(p, ("video_id", "split"))
+        index.update(zip(idx["video_id"], idx["split"]))
+    run = runs["fast"]
+    videos = {v for ms in run.mixtures.values() for m in ms for v in m.video_ids}
+    assert videos and {index[v] for v in videos} == {"test"}
+    # val/train waveforms are NaN: a read of them would have made the scoring raise
+
+
+def test_sets_of_a_run(runs):
+    run = runs["fast"]
+    assert len(run.mixtures["single"]) == 6            # 6 solo test clips, each once first
+    assert len(run.mixtures["multi"]) == 3             # 3 duet test clips
+    assert all(m.kinds == ("solo", "solo") for m in run.mixtures["single"])
+    assert all("duet" in m.kinds for m in run.mixtures["multi"])
+
+
+def test_silent_source_is_skipped_and_counted(runs):
+    run = runs["fast"]
+    table = ev.metrics_table(run)
+    silent = [m for ms in run.mixtures.values() for m in ms if "vid00000007" in m.video_ids]
+    assert silent and all(m.result.skipped for m in silent)
+    assert sum(t["skipped"] for t in table.values()) == len(silent)
+    reasons = {r for t in table.values() for r in t["skipped_reasons"]}
+    assert reasons and all(re.fullmatch(r"reference \d is silent", r) for r in reasons)
+
+
+def test_backends_agree_within_1e_6_db(runs):
+    fast, mir = runs["fast"].mixtures, runs["mir_eval"].mixtures
+    scored = 0
+    for name in ev.SETS:
+        for a, b in zip(fast[name], mir[name]):
+            assert a.video_ids == b.video_ids and a.result.skipped == b.result.skipped
+            if a.result.skipped:
+                continue
+            for metric in ("sdr", "sir", "sar", "sdr_mix"):
+                np.testing.assert_allclose(getattr(a.result, metric),
+                                           getattr(b.result, metric), atol=1e-6, rtol=0)
+            scored += 1
+    assert scored >= 5
+
+
+def test_tables_agree_with_each_other(runs, tmp_path):
+    run = runs["fast"]
+    table = ev.write_tables(run, tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text()) == table
+    with open(tmp_path / "mixtures.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == sum(len(ms) for ms in run.mixtures.values())
+    for name in ev.SETS:
+        scored = [r for r in rows if r["set"] == name and not r["skipped"]]
+        assert len(scored) == table[name]["mixtures"]
+        for metric in ("sdr", "sir", "sar", "sdr_mix"):
+            assert np.mean([float(r[metric]) for r in scored]) == pytest.approx(
+                table[name][metric], abs=1e-5)
+            assert np.median([float(r[metric]) for r in scored]) == pytest.approx(
+                table[name][f"{metric}_median"], abs=1e-5)
+    per_class = json.loads((tmp_path / "per_class.json").read_text())
+    # a duet clip's source counts under both of its classes
+    assert per_class["multi"]["cello"]["n_sources"] + per_class["multi"]["cello"]["n_skipped"] > 0
+    violin = [float(r[f"sdr_{k}"]) for r in rows if r["set"] == "single" and not r["skipped"]
+              for k in (1, 2) if r[f"classes_{k}"] == "violin"]
+    assert per_class["single"]["violin"]["sdr"]["mean"] == pytest.approx(np.mean(violin),
+                                                                         abs=1e-5)
+
+
+def test_sound_of_pixels_package_evaluates(data, packages):
+    run = ev.evaluate(packages / "sop.pt", *data, replace(FAST, mixtures=2), progress=False)
+    assert [len(run.mixtures[s]) for s in ev.SETS] == [2, 2]
+    assert any(not m.result.skipped for ms in run.mixtures.values() for m in ms)
+
+
+def test_a_test_split_of_one_video_gives_empty_sets(packages, tmp_path):
+    rows = [_clip(0, ("violin",), "solo", "train", False, 0),
+            _clip(1, ("flute",), "solo", "test", False, 0),
+            _clip(1, ("flute",), "solo", "test", False, 1)]
+    with shards.ShardWriter(tmp_path / shards.shard_name(0), len(rows),
+                            {**shards.file_attrs(DecodeParams(size=SIZE), "t"),
+                             "shard_index": 0}) as w:
+        for r, row in enumerate(rows):
+            w.write(r, row)
+    run = ev.evaluate(packages / "sop.pt", tmp_path, None, FAST, progress=False)
+    table = ev.write_tables(run, tmp_path / "out")
+    assert [table[s]["mixtures"] for s in ev.SETS] == [0, 0]
+    assert "different videos" in table["single"]["note"]
+    assert "no eligible duet" in table["multi"]["note"]
+    assert report.write_report(run, tmp_path / "out", FAST) == []
+    assert (tmp_path / "out" / "qualitative.png").is_file()
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+
+def test_missing_package_is_named(data, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        ev.evaluate(tmp_path / "nope.pt", *data, FAST, progress=False)
+
+
+def test_mismatched_pose_shards_are_named(data, tmp_path):
+    torch.manual_seed(0)
+    save(tmp_path / "wide.pt", TriBERT(**{**TINY_TRIBERT, "pose_channels": 6}))
+    with pytest.raises(ValueError, match=r"wide\.pt.*shard-0000\.h5"):
+        ev.evaluate(tmp_path / "wide.pt", *data, FAST, progress=False)
+
+
+# ---- pictures, html and the stage command ----------------------------------------------------
+
+
+def test_example_folders_and_index(runs, tmp_path):
+    problems = report.write_report(runs["fast"], tmp_path, FAST)
+    assert problems == []
+    folders = sorted(p for p in (tmp_path / "examples").iterdir() if p.is_dir())
+    assert [p.name.split("-")[0] for p in folders] == ["multi", "single"]
+    for p in folders:
+        names = {f.name for f in p.iterdir()}
+        assert {"mix.wav", "gt1.wav", "gt2.wav", "pred1.wav", "pred2.wav", "frame1.jpg",
+                "frame2.jpg", "mix.png", "gtmask1.png", "predmask2.png", "gtamp1.png",
+                "predamp2.png"} <= names
+    page = (tmp_path / "examples" / "index.html").read_text()
+    refs = re.findall(r'src="([^"]+)"', page)
+    assert len(refs) == len(folders) * 16
+    assert all((tmp_path / "examples" / r).is_file() for r in refs)
+    assert (tmp_path / "qualitative.png").stat().st_size > 0
+
+
+def test_a_failing_picture_keeps_the_others(runs, tmp_path, monkeypatch):
+    def boom(ex, folder):
+        raise RuntimeError("no pictures today")
+
+    monkeypatch.setattr(report, "write_example", boom)
+    problems = report.write_report(runs["fast"], tmp_path, FAST)
+    assert len(problems) == 2 and "no pictures today" in problems[0]
+    assert "no pictures today" in (tmp_path / "examples" / "index.html").read_text()
+    assert (tmp_path / "qualitative.png").is_file()
+
+
+def test_stage_writes_every_output(data, packages, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("evaluate:\n  mixtures: 2\n  examples: 1\n  qualitative: 1\n"
+                      "  threads: 1\n")
+    out = tmp_path / "results"
+    result = CliRunner().invoke(stage_main, [
+        "--params", str(params), "--model", str(packages / "tribert.pt"), "--clips",
+        str(data[0]), "--pose", str(data[1]), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "single" in result.output and "SDR" in result.output
+    for name in ("metrics.json", "per_class.json", "mixtures.csv", "qualitative.png",
+                 "examples/index.html"):
+        assert (out / name).is_file(), name
+    table = json.loads((out / "metrics.json").read_text())
+    assert table["single"]["mixtures"] + table["single"]["skipped"] == 2
+    assert not [p for p in out.rglob(".tmp-*")]
+
+
+def test_stage_names_a_missing_package(data, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("evaluate:\n  threads: 1\n")
+    result = CliRunner().invoke(stage_main, [
+        "--params", str(params), "--model", str(tmp_path / "gone.pt"), "--clips", str(data[0]),
+        "--pose", str(data[1]), "--out", str(tmp_path / "r"), "--no-progress"])
+    assert result.exit_code != 0 and "gone.pt" in result.output
