@@ -255,6 +255,9 @@ SECTIONS: dict[str, str] = {
     "train": "model.train_params:TrainParams",
     "finetune": "model.train_params:FinetuneParams",
     "evaluate": "pipeline.evaluate_params:EvaluateParams",
+    "embed": "pipeline.analysis_params:EmbedParams",
+    "probe": "pipeline.analysis_params:ProbeParams",
+    "attention": "pipeline.analysis_params:AttentionParams",
 }
 
 

@@ -1,0 +1,35 @@
+"""Stage ``probe``: supplement Table 4, an MLP instrument classifier on the frozen features of
+``data/embeddings`` (raw inputs, erased-context and full TriBERT tokens per stream); writes
+``results/probe/metrics.json`` and ``results/probe/table.md`` (:mod:`pipeline.probe`)."""
+from __future__ import annotations
+
+import time
+
+import click
+
+from pipeline import probe
+from pipeline.params import ParamsError, load_params
+
+
+@click.command()
+@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option("--embeddings", default="data/embeddings", show_default=True, type=click.Path())
+@click.option("--out", default="results/probe", show_default=True, type=click.Path())
+def main(params_path, embeddings, out):
+    """Train and score the classification probes; write the metrics and the table."""
+    try:
+        p = load_params(params_path)
+    except ParamsError as e:
+        raise click.ClickException(str(e)) from None
+    start = time.perf_counter()
+    try:
+        metrics = probe.run(embeddings, p.probe, log=click.echo)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    probe.write(out, metrics, p.probe)
+    click.echo(probe.table(metrics, p.probe.pooling, p.probe.repeats))
+    click.echo(f"probe: {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
