@@ -6,6 +6,7 @@ it loads with ``torch.load(weights_only=True)``: a checkpoint file cannot run co
 """
 from __future__ import annotations
 
+import inspect
 import pickle
 from pathlib import Path
 
@@ -41,9 +42,25 @@ def from_package(pkg: dict) -> nn.Module:
     classes = model_classes()
     if pkg["class"] not in classes:
         raise ValueError(f"unknown model class {pkg['class']!r} (known: {sorted(classes)})")
-    model = classes[pkg["class"]](**pkg["kwargs"])
-    load_weights(model, pkg)
+    kwargs = constructor_arguments(classes[pkg["class"]], pkg["kwargs"])
+    model = classes[pkg["class"]](**kwargs)
+    load_weights(model, {**pkg, "kwargs": kwargs})
     return model
+
+
+def constructor_arguments(cls: type[nn.Module], saved: dict) -> dict:
+    """A package's constructor arguments for this code's ``cls``: an argument added since the
+    package was written takes its default (the behaviour the older code had, e.g. TriBERT's
+    ``erase``); an argument this code does not know means another version of the model code."""
+    params = {k: p for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"}
+    unknown = sorted(set(saved) - set(params))
+    missing = sorted(k for k, p in params.items()
+                     if k not in saved and p.default is inspect.Parameter.empty)
+    if unknown or missing:
+        raise ValueError(f"written by another version of the model code: {cls.__name__} "
+                         f"arguments unknown here: {', '.join(unknown) or 'none'}; required but "
+                         f"missing: {', '.join(missing) or 'none'}")
+    return {**{k: p.default for k, p in params.items() if k not in saved}, **saved}
 
 
 def load_weights(model: nn.Module, pkg: dict) -> None:

@@ -27,7 +27,6 @@ valid/pose           (n, L)      bool     SOS and the persons present
 from __future__ import annotations
 
 import hashlib
-import inspect
 from pathlib import Path
 from typing import Callable
 
@@ -62,26 +61,11 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def with_default_kwargs(pkg: dict) -> dict:
-    """A package written before a constructor argument was added (e.g. TriBERT's ``erase``)
-    gets that argument's default, the behaviour the older code had; any other mismatch is left
-    for :func:`model.checkpoint.from_package` to report."""
-    if not isinstance(pkg, dict) or pkg.get("class") not in checkpoint.model_classes():
-        return pkg
-    signature = inspect.signature(checkpoint.model_classes()[pkg["class"]].__init__)
-    defaults = {k: p.default for k, p in signature.parameters.items()
-                if p.default is not inspect.Parameter.empty}
-    return {**pkg, "kwargs": {**defaults, **pkg.get("kwargs", {})}}
-
-
 def load_tribert(path: str | Path) -> torch.nn.Module:
     """The TriBERT of a model package (or a training checkpoint holding one), in eval mode;
     EmbedError naming the file otherwise."""
     try:
-        pkg = checkpoint.read(path, "model package")
-        if isinstance(pkg, dict) and "format" not in pkg and isinstance(pkg.get("model"), dict):
-            pkg = pkg["model"]
-        model = checkpoint.from_package(with_default_kwargs(pkg))
+        model = checkpoint.load(path)
     except (ValueError, TypeError, KeyError, RuntimeError) as e:
         raise EmbedError(str(e) if str(path) in str(e) else f"{path}: {e}") from None
     if type(model).__name__ != "TriBERT":

@@ -283,7 +283,7 @@ def load_tribert(path: Path, p: DecodeParams):
     try:
         model = checkpoint.load(path)
     except (ValueError, TypeError, KeyError, RuntimeError, AttributeError) as e:
-        why = _version_gap(path) or _reason(path, e)
+        why = _reason(path, e)
         raise SeparateError(f"{path}: not a usable model package: {why}") from None
     kw = model.init_kwargs
     if type(model).__name__ != "TriBERT":
@@ -296,29 +296,6 @@ def load_tribert(path: Path, p: DecodeParams):
         raise SeparateError(f"{path}: the model does not match the pipeline's inputs: " + ", ".join(
             f"{k} {got} (inputs have {v})" for k, (got, v) in bad.items()))
     return model.eval()
-
-
-def _version_gap(path: Path) -> Optional[str]:
-    """When the package's constructor arguments differ from this code's model class (a package
-    written by another version of model/), say which; None otherwise."""
-    import inspect
-
-    from model import checkpoint
-
-    try:
-        pkg = checkpoint.read(path, "model package")
-        pkg = pkg.get("model", pkg) if "format" not in pkg else pkg
-        cls = checkpoint.model_classes()[pkg["class"]]
-        saved = set(pkg["kwargs"])
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None
-    expected = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    missing, unknown = sorted(expected - saved), sorted(saved - expected)
-    if not (missing or unknown):
-        return None
-    return (f"it was written by another version of the model code ({pkg['class']} arguments "
-            f"missing from the package: {', '.join(missing) or 'none'}; unknown to this code: "
-            f"{', '.join(unknown) or 'none'})")
 
 
 def load_stgcn(path: Path):

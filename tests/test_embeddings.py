@@ -157,14 +157,6 @@ def test_a_bad_pose_shard_is_named(data, tmp_path):
     assert r.exit_code == 1 and str(victim) in r.output
 
 
-def test_a_package_older_than_the_erase_argument_loads(data, tmp_path):
-    pkg = package(E.load_tribert(data["model"]))
-    del pkg["kwargs"]["erase"]
-    torch.save(pkg, tmp_path / "old.pt")
-    model = E.load_tribert(tmp_path / "old.pt")
-    assert isinstance(model, TriBERT) and model.erase == () and not model.training
-
-
 def test_without_pose_shards_no_person_is_valid(data, tmp_path):
     E.run(data["clips"], None, data["model"], tmp_path, PARAMS, splits=("val",), progress=False,
           log=lambda s: None)

@@ -190,3 +190,15 @@ def test_attention_maps_are_the_maps_that_pool_the_tokens(tiny_model, batch):
     assert torch.equal(scores.topk(tiny_model.persons, dim=1).indices, top)
     # a class's score is the spatial mean of its map
     torch.testing.assert_close(maps.mean(dim=(2, 3)), scores.gather(1, top))
+
+
+def test_a_package_older_than_an_argument_loads_with_its_default(tmp_path, tiny_model):
+    pkg = checkpoint.package(tiny_model)
+    del pkg["kwargs"]["erase"]               # written before ``erase`` existed
+    torch.save(pkg, tmp_path / "old.pt")
+    model = checkpoint.load(tmp_path / "old.pt")
+    assert model.erase == () and model.init_kwargs["erase"] == "none"
+    pkg["kwargs"]["future_option"] = 1       # written by a newer version: refused, named
+    torch.save(pkg, tmp_path / "new.pt")
+    with pytest.raises(ValueError, match=r"new\.pt.*unknown here: future_option"):
+        checkpoint.load(tmp_path / "new.pt")
