@@ -191,7 +191,7 @@ def test_bench_eval_reports_both_backends():
     from pipeline.bench_eval import bench_eval
 
     out = CliRunner().invoke(bench_eval, ["--generated", "--mixtures", "1", "--repeats", "1",
-                                          "--json"])
+                                          "--json", "--no-separation"])
     assert out.exit_code == 0, out.output
     figures = json.loads(out.output)
     assert figures["data"] == "generated" and figures["skipped"] == 0

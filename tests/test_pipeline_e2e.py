@@ -27,6 +27,7 @@ TINY = {
     "pose_features": {"context": 16},
     "train": {"epochs": 2, "batch_size": 4},
     "finetune": {"epochs": 1},
+    "probe": {"repeats": 1, "epochs": 30},
 }
 
 IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "models", "results", "checkpoints",
