@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The paper's comparisons as DVC experiments of the current pipeline and data (README,
+# "Comparisons"): the baseline runs the whole pipeline; each variant changes one model setting
+# and re-runs train + evaluate on the same data, seed and budget:
+#   sop              Sound-of-Pixels baseline (paper Table 1)
+#   erase-visual     the visual stream erased (supplement Table 1)
+#   erase-pose       the pose stream erased (supplement Table 1)
+#   fusion-multiply  multiplicative instead of concatenated fusion (supplement Table 2)
+# The variants run one after another from DVC's queue, each in its own temporary copy, so the
+# workspace keeps the baseline. Extra arguments go to every `dvc exp run` (e.g. -S train.epochs=5).
+# Usage (in the activated .venv): bash scripts/experiments.sh [-S key=value ...]
+set -euo pipefail
+export DVC_NO_ANALYTICS=1
+
+VARIANTS=(
+  "sop model.arch=sop"
+  "erase-visual model.erase=visual"
+  "erase-pose model.erase=pose"
+  "fusion-multiply model.fusion=multiply"
+)
+NAMES=(tribert)
+for v in "${VARIANTS[@]}"; do NAMES+=("${v%% *}"); done
+
+# experiment names must be unique: a second run replaces the first
+dvc exp remove "${NAMES[@]}" >/dev/null 2>&1 || true
+
+dvc exp run -n tribert "$@"
+for v in "${VARIANTS[@]}"; do
+  read -r name setting <<<"$v"
+  dvc exp run --queue -n "$name" -S "$setting" "$@" evaluate
+done
+dvc queue start -j 1
+while dvc queue status | grep -qE "Queued|Running"; do sleep 30; done
+dvc queue status
+
+KEEP='Experiment|State|model\.(arch|erase|fusion)$'
+KEEP+='|results/evaluate/metrics\.json:(single|multi)\.(sdr|sir|sar|sdr_mix|mixtures)$'
+dvc exp show --md --drop '.*' --keep "$KEEP"
