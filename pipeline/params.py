@@ -258,6 +258,7 @@ SECTIONS: dict[str, str] = {
     "embed": "pipeline.analysis_params:EmbedParams",
     "probe": "pipeline.analysis_params:ProbeParams",
     "attention": "pipeline.analysis_params:AttentionParams",
+    "retrieval": "pipeline.retrieval_params:RetrievalParams",
 }
 
 
