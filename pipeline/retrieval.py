@@ -20,7 +20,8 @@ The epoch is chosen on val (mean reciprocal rank over the val pool); the test fi
 true match among the WHOLE test pool: every query is scored against every candidate. (The
 official evaluation scores the same candidate for every index, so its top-k is meaningless:
 REFERENCE.md, known defects.) Ties count against the true match. The pool is either one clip per
-video (the first clip; the paper's pool is its ~210 test videos) or every clip (``pool``).
+video (its row with the smallest ``clip`` value; the paper's pool is its ~210 test videos) or
+every clip of the split (``pool``); val uses the same rule.
 """
 from __future__ import annotations
 
@@ -177,7 +178,8 @@ def standardize(splits: dict[str, Embeddings], kind: str, on: bool) -> dict[str,
 
 
 def pool_indices(emb: Embeddings, pool: str) -> np.ndarray:
-    """Rows forming the evaluation pool: every clip, or the first clip of each video."""
+    """Rows forming the evaluation pool: every clip, or per video the row with the smallest
+    ``clip`` value (the embed stage numbers clips in dataset order, so: the first one)."""
     if pool == "clips":
         return np.arange(len(emb))
     order = np.lexsort((emb.clip, emb.video_id))
