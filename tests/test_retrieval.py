@@ -173,6 +173,23 @@ def test_malformed_file_names_file_and_problem(tmp_path, how, message):
     assert str(e.value).startswith(str(data / "val.h5")) and message in str(e.value)
 
 
+def test_stage_writes_metrics_and_table_from_params(aligned, tmp_path):
+    from stages.retrieval import main
+
+    params = tmp_path / "params.yaml"
+    params.write_text("retrieval:\n  epochs: 2\n  width: 16\n  pool: clips\n  threads: 1\n")
+    out = tmp_path / "results"
+    res = CliRunner().invoke(main, ["--params", str(params), "--embeddings", str(aligned),
+                                    "--metrics", str(out / "m.json"), "--table", str(out / "t.md")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "m.json").read_text())
+    assert set(metrics) == {v.name for v in retrieval.VARIANTS} | {"random", "pool"}
+    assert metrics["pool"] == 60 and set(metrics["audio->pose"]) == set(retrieval.KINDS)
+    assert set(metrics["audio->pose"]["input"]) == {"top1", "top5", "top10"}
+    assert "pool of 60 (every test clip)" in (out / "t.md").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["m.json", "t.md"]  # no temporaries left
+
+
 def test_stage_reports_a_malformed_file_as_a_clear_error(tmp_path):
     from stages.retrieval import main
 
