@@ -10,11 +10,13 @@ vision+audio->pose, whose vision and audio are first fused by Music Gesture's se
 attention and a residual MLP (paper [15]).
 
 Hard negatives are drawn at random from the ``neighbours`` (25) nearest training items of the
-anchor. The supplement measures the neighbours on the anchor's vision embedding; for the
-audio-anchored variants (audio->vision, audio->pose) we use the anchor's own audio embedding,
-since the vision embedding of the anchor is the positive's side of the task there (a result,
-not the query). Negatives never include the positive and, by default, no clip of the anchor's
-own video (near-duplicates of the positive).
+anchor. The supplement (and the official code, for every variant) measures the neighbours on
+the anchor's vision embedding; we do so for vision->audio, pose->audio and vision+audio->pose,
+but for the audio-anchored variants (audio->vision, audio->pose) on the anchor's own audio
+embedding, the query the scorer sees (the supplement's n = 3 case says "based on the anchor
+embedding"). Distances are Euclidean on the standardized flattened embedding of the kind being
+trained. Negatives never include the positive and, by default, no clip of the anchor's own video
+(near-duplicates of the positive).
 
 The epoch is chosen on val (mean reciprocal rank over the val pool); the test figures rank the
 true match among the WHOLE test pool: every query is scored against every candidate. (The
