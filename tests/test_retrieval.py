@@ -138,7 +138,7 @@ def test_same_seed_gives_same_metrics(aligned, tmp_path):
     a = retrieval.run(aligned, tmp_path / "a.json", tmp_path / "a.md", params, log=quiet)
     b = retrieval.run(aligned, tmp_path / "b.json", tmp_path / "b.md", params, log=quiet)
     assert a == b
-    assert (tmp_path / "a.md").read_text() .split("Training:")[0] == \
+    assert (tmp_path / "a.md").read_text().split("Training:")[0] == \
         (tmp_path / "b.md").read_text().split("Training:")[0]
 
 
