@@ -207,3 +207,23 @@ def test_stage_reports_a_malformed_file_as_a_clear_error(tmp_path):
 def test_width_must_halve_three_times():
     with pytest.raises(ParamsError, match="retrieval.width: must be a multiple of 8"):
         build(RetrievalParams, {"width": 20}, "retrieval")
+
+
+def test_reads_what_the_embed_stage_writes(tmp_path):
+    """The contract end to end: files written by pipeline.embeddings from tiny real shards and a
+    random-init tiny TriBERT load and run through one epoch of every scorer."""
+    from analysis_data import write_clips, write_model, write_pose
+    from pipeline import embeddings
+    from pipeline.analysis_params import EmbedParams
+
+    clips = write_clips(tmp_path / "clips")
+    pose = write_pose(clips, tmp_path / "pose")
+    model = write_model(tmp_path / "tribert.pt")
+    embeddings.run(clips, pose, model, tmp_path / "emb", EmbedParams(batch_size=4, threads=1),
+                   progress=False, log=lambda s: None)
+    params = dataclasses.replace(FAST, epochs=1, width=16)
+    metrics = retrieval.run(tmp_path / "emb", tmp_path / "m.json", tmp_path / "t.md", params,
+                            log=lambda s: None)
+    test = retrieval.load_embeddings(tmp_path / "emb" / "test.h5")
+    assert metrics["pool"] == len(set(test.video_id)) >= 2
+    assert set(metrics["vision+audio->pose"]) == set(retrieval.KINDS)
