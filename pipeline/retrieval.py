@@ -306,6 +306,16 @@ def topk_percent(ranks: np.ndarray) -> dict:
     return {f"top{k}": round(float(np.mean(ranks < k)) * 100, 2) for k in TOP_K}
 
 
+def mean_std(runs: list[dict]) -> dict:
+    """Top-k of several scorers: the mean as ``topK`` and the (population) std as ``topK_std``."""
+    out = {}
+    for k in TOP_K:
+        values = np.array([r[f"top{k}"] for r in runs])
+        out[f"top{k}"] = round(float(values.mean()), 2)
+        out[f"top{k}_std"] = round(float(values.std()), 2)
+    return out
+
+
 def random_percent(pool: int) -> dict:
     """A random ranking's expected top-k accuracy: k / pool."""
     return {f"top{k}": round(min(k, pool) / pool * 100, 2) for k in TOP_K}
@@ -373,10 +383,12 @@ def _rows(feats: dict, idx: np.ndarray) -> dict:
 
 
 def evaluate_all(splits: dict[str, Embeddings], params: RetrievalParams, log=print):
-    """Train and test every variant on every embedding kind.
+    """Train and test every variant on every embedding kind, ``repeats`` scorers each (seeds
+    ``seed + r * 5 + variant index``, the same for both kinds).
 
-    Returns (metrics, details): metrics {variant: {kind: {top1, top5, top10}}, random: {...},
-    pool: size} in percent; details {variant: {kind: {epoch, val_mrr, seconds}}}."""
+    Returns (metrics, details): metrics {variant: {kind: {top1, top5, top10, top1_std, ...}},
+    random: {...}, pool: size} in percent (mean and std over the repeats); details
+    {variant: {kind: {epochs, val_mrr, seconds}}} (selected epochs, mean val MRR, total time)."""
     torch.set_num_threads(params.threads)
     _, codes = np.unique(splits["train"].video_id, return_inverse=True)
     val_pool = pool_indices(splits["val"], params.pool)
@@ -391,13 +403,21 @@ def evaluate_all(splits: dict[str, Embeddings], params: RetrievalParams, log=pri
         feats = standardize(splits, kind, params.standardize)
         val, test = _rows(feats["val"], val_pool), _rows(feats["test"], test_pool)
         for i, variant in enumerate(VARIANTS):
-            fit = train_scorer(feats["train"], codes, val, variant, params, params.seed + i)
-            ranks = pool_ranks(fit.scorer, [test[m] for m in variant.query], test[variant.result])
-            metrics[variant.name][kind] = topk_percent(ranks)
-            details[variant.name][kind] = {"epoch": fit.epoch, "val_mrr": round(fit.val_mrr, 4),
-                                           "seconds": round(fit.seconds, 2)}
+            runs, fits = [], []
+            for r in range(params.repeats):
+                seed = params.seed + r * len(VARIANTS) + i
+                fits.append(train_scorer(feats["train"], codes, val, variant, params, seed))
+                ranks = pool_ranks(fits[-1].scorer, [test[m] for m in variant.query],
+                                   test[variant.result])
+                runs.append(topk_percent(ranks))
+            metrics[variant.name][kind] = mean_std(runs)
+            details[variant.name][kind] = {
+                "epochs": [f.epoch for f in fits],
+                "val_mrr": round(float(np.mean([f.val_mrr for f in fits])), 4),
+                "seconds": round(sum(f.seconds for f in fits), 2)}
             log(f"{variant.name:>20} {kind:>11}: {metrics[variant.name][kind]} "
-                f"(epoch {fit.epoch}, {fit.seconds:.1f} s)")
+                f"(epochs {details[variant.name][kind]['epochs']}, "
+                f"{details[variant.name][kind]['seconds']:.1f} s)")
     metrics["random"] = random_percent(len(test_pool))
     metrics["pool"] = int(len(test_pool))
     return metrics, details
@@ -418,17 +438,25 @@ def table_markdown(metrics: dict, details: dict, params: RetrievalParams) -> str
         "|" + "---|" * len(head),
     ]
     for v in VARIANTS:
-        cells = [f"{metrics[v.name][kind][f'top{k}']:.2f}" for k in TOP_K for kind in KINDS]
+        cells = []
+        for k in TOP_K:
+            for kind in KINDS:
+                m = metrics[v.name][kind]
+                cells.append(f"{m[f'top{k}']:.2f}" + (f" ± {m[f'top{k}_std']:.2f}"
+                                                       if params.repeats > 1 else ""))
         lines.append(f"| {v.name} | " + " | ".join(cells) + " |")
-    lines += ["", f"Training: Adam lr {params.lr}, batch {params.batch_size}, {params.epochs} "
-              f"epochs (epoch chosen on val by mean reciprocal rank), width {params.width}, "
-              f"{params.neighbours} neighbours, seed {params.seed}.", "",
-              "| Retrieval variant | n-way | Embedding | Epoch | Val MRR | Seconds |",
+    spread = (f"Mean ± std over {params.repeats} scorers per entry (seeds from {params.seed})."
+              if params.repeats > 1 else f"One scorer per entry (seed {params.seed}).")
+    lines += ["", f"{spread} Training: Adam lr {params.lr}, batch {params.batch_size}, "
+              f"{params.epochs} epochs (epoch chosen on val by mean reciprocal rank), width "
+              f"{params.width}, {params.neighbours} neighbours.", "",
+              "| Retrieval variant | n-way | Embedding | Epochs chosen | Val MRR | Seconds |",
               "|---|---|---|---|---|---|"]
     for v in VARIANTS:
         for kind in KINDS:
             d = details[v.name][kind]
-            lines.append(f"| {v.name} | {v.choices} | {KIND_TITLES[kind]} | {d['epoch']} | "
+            epochs = ", ".join(map(str, d["epochs"]))
+            lines.append(f"| {v.name} | {v.choices} | {KIND_TITLES[kind]} | {epochs} | "
                          f"{d['val_mrr']:.4f} | {d['seconds']:.2f} |")
     return "\n".join(lines) + "\n"
 

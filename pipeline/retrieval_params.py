@@ -27,6 +27,8 @@ class RetrievalParams:
     exclude_same_video: bool = True   # negatives never come from the anchor's own video
     pool: Literal["videos", "clips"] = "videos"  # eval pool: one clip per video | every clip
     standardize: bool = True          # z-score each flattened embedding with train statistics
+    repeats: int = rng(3, 1, 100, doc="scorers per entry (seeds seed, seed+5, ...): the "
+                       "metrics are their mean and std (a small test pool is noisy)")
     seed: int = rng(0, 0, 2**31 - 1)
     threads: int = rng(2, 1, 256, doc="torch CPU threads")
 

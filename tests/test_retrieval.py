@@ -16,7 +16,7 @@ from pipeline.params import ParamsError, build
 from pipeline.retrieval_params import RetrievalParams
 
 TOKENS, DIM, LATENT = 7, 8, 6
-FAST = RetrievalParams(width=32, lr=3e-3, epochs=25, batch_size=32, threads=1)
+FAST = RetrievalParams(width=32, lr=3e-3, epochs=25, batch_size=32, repeats=1, threads=1)
 
 
 def write_split(path, videos: int, clips: int, rng: np.random.Generator, mixes: dict,
@@ -177,7 +177,8 @@ def test_stage_writes_metrics_and_table_from_params(aligned, tmp_path):
     from stages.retrieval import main
 
     params = tmp_path / "params.yaml"
-    params.write_text("retrieval:\n  epochs: 2\n  width: 16\n  pool: clips\n  threads: 1\n")
+    params.write_text("retrieval:\n  epochs: 2\n  width: 16\n  pool: clips\n  threads: 1\n"
+                      "  repeats: 2\n")
     out = tmp_path / "results"
     res = CliRunner().invoke(main, ["--params", str(params), "--embeddings", str(aligned),
                                     "--metrics", str(out / "m.json"), "--table", str(out / "t.md")])
@@ -185,8 +186,10 @@ def test_stage_writes_metrics_and_table_from_params(aligned, tmp_path):
     metrics = json.loads((out / "m.json").read_text())
     assert set(metrics) == {v.name for v in retrieval.VARIANTS} | {"random", "pool"}
     assert metrics["pool"] == 60 and set(metrics["audio->pose"]) == set(retrieval.KINDS)
-    assert set(metrics["audio->pose"]["input"]) == {"top1", "top5", "top10"}
+    assert set(metrics["audio->pose"]["input"]) == {"top1", "top5", "top10", "top1_std",
+                                                     "top5_std", "top10_std"}
     assert "pool of 60 (every test clip)" in (out / "t.md").read_text()
+    assert "Mean ± std over 2 scorers" in (out / "t.md").read_text()
     assert sorted(p.name for p in out.iterdir()) == ["m.json", "t.md"]  # no temporaries left
 
 
@@ -227,3 +230,9 @@ def test_reads_what_the_embed_stage_writes(tmp_path):
     test = retrieval.load_embeddings(tmp_path / "emb" / "test.h5")
     assert metrics["pool"] == len(set(test.video_id)) >= 2
     assert set(metrics["vision+audio->pose"]) == set(retrieval.KINDS)
+
+
+def test_repeats_report_mean_and_std_of_the_scorers():
+    runs = [{"top1": 10.0, "top5": 50.0, "top10": 100.0}, {"top1": 30.0, "top5": 50.0, "top10": 90.0}]
+    assert retrieval.mean_std(runs) == {"top1": 20.0, "top1_std": 10.0, "top5": 50.0,
+                                        "top5_std": 0.0, "top10": 95.0, "top10_std": 5.0}
