@@ -337,10 +337,11 @@ def _mrr(ranks: np.ndarray) -> float:
     return float(np.mean(1.0 / (ranks + 1)))
 
 
-def train_scorer(train: dict, train_codes: np.ndarray, val: dict, variant: Variant,
+def train_scorer(train: dict, train_codes: np.ndarray, val: dict | None, variant: Variant,
                  params: RetrievalParams, seed: int) -> Fit:
     """Train one scorer n-way on ``train`` (modality -> (n, D) tensors) and keep the epoch with
-    the best val mean reciprocal rank (``val`` holds the val pool's rows)."""
+    the best val mean reciprocal rank (``val`` holds the val pool's rows; None: no pool to
+    choose on, the last epoch is kept and val_mrr is nan)."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     gen = np.random.default_rng(seed)
@@ -365,12 +366,14 @@ def train_scorer(train: dict, train_codes: np.ndarray, val: dict, variant: Varia
             opt.zero_grad()
             loss.backward()
             opt.step()
-        mrr = _mrr(pool_ranks(scorer, [val[m] for m in variant.query], val[variant.result]))
+        mrr = (0.0 if val is None else
+               _mrr(pool_ranks(scorer, [val[m] for m in variant.query], val[variant.result])))
         if mrr >= best[0]:  # on a tie the later (longer-trained) epoch
             best = (mrr, epoch, copy.deepcopy(scorer.state_dict()))
     scorer.load_state_dict(best[2])
     scorer.eval()
-    return Fit(scorer, best[1], best[0], time.perf_counter() - start)
+    return Fit(scorer, best[1], float("nan") if val is None else best[0],
+               time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,15 +396,18 @@ def evaluate_all(splits: dict[str, Embeddings], params: RetrievalParams, log=pri
     _, codes = np.unique(splits["train"].video_id, return_inverse=True)
     val_pool = pool_indices(splits["val"], params.pool)
     test_pool = pool_indices(splits["test"], params.pool)
-    for s, p in (("val", val_pool), ("test", test_pool)):
-        if len(p) < 2:
-            raise EmbeddingsError(f"{splits[s].path}: the {params.pool} pool has {len(p)} item(s); "
-                                  f"retrieval needs at least 2")
+    if len(test_pool) < 2:
+        raise EmbeddingsError(f"{splits['test'].path}: the {params.pool} pool has "
+                              f"{len(test_pool)} item(s); retrieval needs at least 2")
+    if len(val_pool) < 2:
+        log(f"retrieval: {splits['val'].path}: a val pool of {len(val_pool)} cannot rank; "
+            f"every scorer keeps its last epoch")
     metrics = {v.name: {} for v in VARIANTS}
     details = {v.name: {} for v in VARIANTS}
     for kind in KINDS:
         feats = standardize(splits, kind, params.standardize)
-        val, test = _rows(feats["val"], val_pool), _rows(feats["test"], test_pool)
+        val = _rows(feats["val"], val_pool) if len(val_pool) >= 2 else None
+        test = _rows(feats["test"], test_pool)
         for i, variant in enumerate(VARIANTS):
             runs, fits = [], []
             for r in range(params.repeats):

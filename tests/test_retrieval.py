@@ -42,13 +42,13 @@ def write_split(path, videos: int, clips: int, rng: np.random.Generator, mixes: 
         f["erased/visual"] = np.zeros((n, TOKENS, DIM), dtype=np.float32)
 
 
-def write_splits(directory, shuffled=False, seed=0):
+def write_splits(directory, shuffled=False, seed=0, videos=(60, 12, 30)):
     rng = np.random.default_rng(seed)
     mixes = {(k, m): rng.normal(size=(LATENT, TOKENS * DIM))
              for k in retrieval.KINDS for m in retrieval.MODALITIES}
     directory.mkdir(parents=True, exist_ok=True)
-    for split, videos in (("train", 60), ("val", 12), ("test", 30)):
-        write_split(directory / f"{split}.h5", videos, 2, rng, mixes, shuffled)
+    for split, count in zip(retrieval.SPLITS, videos):
+        write_split(directory / f"{split}.h5", count, 2, rng, mixes, shuffled)
     return directory
 
 
@@ -236,3 +236,19 @@ def test_repeats_report_mean_and_std_of_the_scorers():
     runs = [{"top1": 10.0, "top5": 50.0, "top10": 100.0}, {"top1": 30.0, "top5": 50.0, "top10": 90.0}]
     assert retrieval.mean_std(runs) == {"top1": 20.0, "top1_std": 10.0, "top5": 50.0,
                                         "top5_std": 0.0, "top10": 95.0, "top10_std": 5.0}
+
+
+def test_a_one_video_val_split_keeps_the_last_epoch(tmp_path):
+    data = write_splits(tmp_path / "emb", videos=(8, 1, 3))
+    splits = retrieval.load_splits(data)
+    metrics, details = retrieval.evaluate_all(splits, dataclasses.replace(FAST, epochs=3),
+                                              log=lambda s: None)
+    assert metrics["pool"] == 3
+    assert all(details[v.name][k]["epochs"] == [3] for v in retrieval.VARIANTS for k in retrieval.KINDS)
+    assert np.isnan(details["audio->pose"]["input"]["val_mrr"])
+
+
+def test_a_one_video_test_split_is_an_error_naming_the_file(tmp_path):
+    data = write_splits(tmp_path / "emb", videos=(8, 2, 1))
+    with pytest.raises(retrieval.EmbeddingsError, match=r"test\.h5: the videos pool has 1 item"):
+        retrieval.evaluate_all(retrieval.load_splits(data), FAST, log=lambda s: None)
