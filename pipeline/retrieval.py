@@ -1,8 +1,9 @@
 """Cross-modal retrieval on TriBERT embeddings (paper Sec. 4.2 and Table 3, supplement Sec. 1).
 
 For each of the 5 variants and each embedding kind (``transformer``: the encoder's final token
-sequences; ``input``: the sequences fed to the encoder, the paper's "pre-transformer" baseline) a
-scorer is trained n-way: the query and every candidate result are projected by linear layers to
+sequences; ``erased``: the same encoder's final tokens of each stream computed with the two other
+streams erased; ``input``: the sequences fed to the encoder, the paper's "pre-transformer"
+baseline) a scorer is trained n-way: the query and every candidate result are projected by linear layers to
 a common width, multiplied element-wise, and a 4-layer MLP with tanh gives one logit per choice;
 softmax over the n choices and cross-entropy with the positive as the target. n = 3 (2 hard
 negatives) for the single-modality variants, n = 4 (2 easy random negatives + 1 hard) for
@@ -42,8 +43,12 @@ from pipeline.atomic import write_json, write_text
 from pipeline.classes import CLASSES
 from pipeline.retrieval_params import RetrievalParams
 
-KINDS = ("transformer", "input")
-KIND_TITLES = {"transformer": "Transformer", "input": "Pre-Transformer"}
+# ``erased`` is a control the paper lacks: a clip's ``transformer`` tokens of one stream have
+# co-attended to the same clip's other streams, so query and match share information by
+# construction; the ``erased`` tokens are encoded with no view of the other streams.
+KINDS = ("transformer", "erased", "input")
+KIND_TITLES = {"transformer": "Transformer", "erased": "Transformer (streams apart)",
+               "input": "Pre-Transformer"}
 MODALITIES = ("visual", "pose", "audio")
 SPLITS = ("train", "val", "test")
 TOP_K = (1, 5, 10)

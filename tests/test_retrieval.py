@@ -39,7 +39,6 @@ def write_split(path, videos: int, clips: int, rng: np.random.Generator, mixes: 
                 z = latent[rng.permutation(n)] if shuffled else latent
                 x = z @ mixes[(kind, m)] + 0.1 * rng.normal(size=(n, TOKENS * DIM))
                 f[f"{kind}/{m}"] = x.reshape(n, TOKENS, DIM).astype(np.float32)
-        f["erased/visual"] = np.zeros((n, TOKENS, DIM), dtype=np.float32)
 
 
 def write_splits(directory, shuffled=False, seed=0, videos=(60, 12, 30)):
