@@ -47,6 +47,7 @@ def atomic_dir(final: str | os.PathLike):
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_MARK}{final.name}-", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual directory mode
     try:
         yield tmp
         if final.exists():

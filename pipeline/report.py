@@ -197,7 +197,6 @@ def write_report(run: Evaluation, out_dir: str | Path, params: EvaluateParams) -
     out_dir = Path(out_dir)
     problems: list[str] = []
     with atomic.atomic_dir(out_dir / "examples") as tmp:
-        tmp.chmod(0o755)   # mkdtemp's 0700 would hide the pages from a web server
         written: dict[str, str] = {}
         for s in run.sets:
             for ex in run.examples.get(s.name, [])[:params.examples]:

@@ -51,3 +51,16 @@ def test_manifest_rejects_bad_rows_with_line(tmp_path):
     path.write_text(path.read_text().replace(",ok,", ",maybe,"))
     with pytest.raises(ValueError, match=r"manifest.csv:2: .*status 'maybe'"):
         manifest.read(path)
+
+
+def test_atomic_outputs_get_the_usual_modes_not_mkstemps_private_ones(tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    atomic.write_text(tmp_path / "f.txt", "x")
+    with atomic.atomic_dir(tmp_path / "d") as d:
+        (d / "inner.txt").write_text("y")
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (tmp_path / "d" / "inner.txt").read_text() == "y"
