@@ -7,8 +7,10 @@
 #   erase-pose       the pose stream erased (supplement Table 1)
 #   fusion-multiply  multiplicative instead of concatenated fusion (supplement Table 2)
 # The variants run one after another from DVC's queue, each in its own temporary copy, so the
-# workspace keeps the baseline. Extra arguments go to every `dvc exp run` (e.g. -S train.epochs=5).
-# Usage (in the activated .venv): bash scripts/experiments.sh [-S key=value ...]
+# workspace keeps the baseline. Extra arguments go to every `dvc exp run`, and SUFFIX is appended
+# to every experiment name, e.g. another seed beside the first:
+#   SUFFIX=-seed1 bash scripts/experiments.sh -S train.seed=1
+# Usage (in the activated .venv): [SUFFIX=...] bash scripts/experiments.sh [-S key=value ...]
 set -euo pipefail
 export DVC_NO_ANALYTICS=1
 
@@ -18,16 +20,17 @@ VARIANTS=(
   "erase-pose model.erase=pose"
   "fusion-multiply model.fusion=multiply"
 )
-NAMES=(tribert)
-for v in "${VARIANTS[@]}"; do NAMES+=("${v%% *}"); done
+SUFFIX=${SUFFIX:-}
+NAMES=("tribert$SUFFIX")
+for v in "${VARIANTS[@]}"; do NAMES+=("${v%% *}$SUFFIX"); done
 
 # experiment names must be unique: a second run replaces the first
 dvc exp remove "${NAMES[@]}" >/dev/null 2>&1 || true
 
-dvc exp run -n tribert "$@"
+dvc exp run -n "tribert$SUFFIX" "$@"
 for v in "${VARIANTS[@]}"; do
   read -r name setting <<<"$v"
-  dvc exp run --queue -n "$name" -S "$setting" "$@" evaluate
+  dvc exp run --queue -n "$name$SUFFIX" -S "$setting" "$@" evaluate
 done
 dvc queue start -j 1
 while dvc queue status | grep -qE "Queued|Running"; do sleep 30; done
