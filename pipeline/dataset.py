@@ -59,6 +59,15 @@ class _Files:
         self.pid, self.open = None, {}
 
 
+POSE_FIELDS = ("features", "boxes", "absent")   # the pose shards' fields (pipeline/pose/features.py)
+
+
+def pose_extra(pose_dir) -> dict | None:
+    """The ``extra`` argument that attaches the row-aligned pose shards of ``pose_dir`` (their
+    fields arrive as "pose.features", "pose.boxes", "pose.absent"); None without pose."""
+    return {"pose": (str(pose_dir), POSE_FIELDS)} if pose_dir else None
+
+
 def _extra_spec(extra) -> dict[str, tuple[Path, tuple[str, ...] | None]]:
     out = {}
     for name, spec in (extra or {}).items():

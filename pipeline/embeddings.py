@@ -42,11 +42,10 @@ from model.tribert import check_inputs
 from pipeline import shards
 from pipeline import spectrogram as sp
 from pipeline.atomic import atomic_path, clean_temporaries
-from pipeline.dataset import MixDataset, collate
+from pipeline.dataset import MixDataset, collate, pose_extra
 
 SPLITS = ("train", "val", "test")
 GROUPS = ("transformer", "input", "erased")
-POSE_FIELDS = ("features", "boxes", "absent")     # of the pose shards (pipeline/pose/features.py)
 
 
 class EmbedError(RuntimeError):
@@ -76,7 +75,7 @@ def load_tribert(path: str | Path) -> torch.nn.Module:
 def clip_dataset(clips: str | Path, split: str, pose: str | Path | None) -> MixDataset:
     """Single clips of ``split`` as 1-source "mixtures" (gain 1, no partner), with the
     row-aligned pose shards attached when ``pose`` is given."""
-    extra = {"pose": (str(pose), POSE_FIELDS)} if pose else None
+    extra = pose_extra(pose)
     try:
         return MixDataset(clips, split, n_mix=1, train=False, extra=extra)
     except (OSError, KeyError) as e:

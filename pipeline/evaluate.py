@@ -36,13 +36,12 @@ from model.task import SeparationTask, forward
 from pipeline import atomic, metrics, shards
 from pipeline import spectrogram as sp
 from pipeline.classes import CLASSES
-from pipeline.dataset import CLIP_FIELDS, ClipDataset, MixDataset, collate
+from pipeline.dataset import CLIP_FIELDS, ClipDataset, MixDataset, collate, pose_extra
 from pipeline.evaluate_params import EvaluateParams
 
 N_MIX = 2
 SETS = ("single", "multi")
 SPLIT = "test"
-POSE_FIELDS = ("features", "boxes", "absent")   # of the pose shards, as stages/train.py reads
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,8 +178,7 @@ class FixedMixtures(MixDataset):
 
 def open_test_split(clip_dir: Path, pose_dir: Optional[Path]) -> FixedMixtures:
     """The test split's clips, with the pose shards attached when given."""
-    extra = {"pose": (str(pose_dir), POSE_FIELDS)} if pose_dir else None
-    return FixedMixtures(clip_dir, extra)
+    return FixedMixtures(clip_dir, pose_extra(pose_dir))
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,11 +26,10 @@ from model.build import build_model
 from model.solver import NonFiniteLoss, Paths, Solver
 from model.task import SeparationTask
 from pipeline import shards
-from pipeline.dataset import MixDataset, collate
+from pipeline.dataset import MixDataset, collate, pose_extra
 from pipeline.params import ParamsError, load_params, params_hash, to_dict
 
 VAL_BATCH = 4
-POSE_FIELDS = ("features", "boxes", "absent")   # of the pose shards (pipeline/pose/features.py)
 
 
 def data_fingerprint(*dirs: Path) -> list:
@@ -40,7 +39,7 @@ def data_fingerprint(*dirs: Path) -> list:
 
 def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset):
     """The training mixtures (random pairs per epoch) and the val mixtures (fixed pairs)."""
-    extra = {"pose": (str(pose), POSE_FIELDS)} if pose else None
+    extra = pose_extra(pose)
     train = dataset_cls(clips, "train", seed=seed, extra=extra)
     val = dataset_cls(clips, "val", seed=seed, extra=extra)
     return train, val
