@@ -88,6 +88,11 @@ class ModelParams:
     # supplement Table 1: a stream whose tokens are all the mask token, in training and inference
     erase: Literal["none", "visual", "pose"] = "none"
     temporal_pos_emb: bool = False   # learned per-frame position embeddings (paper: future work)
+    # the separation U-Net (both off = the paper's; docs/experiments.md measures them)
+    film: bool = False        # the fused feature also modulates every decoder level (FiLM)
+    input_norm: bool = False  # BatchNorm over the input log spectrogram (Sound-of-Pixels' bn0)
+    synthesizer: int = rng(0, 0, 1024, doc="K > 0: SoP's synthesizer head instead of the "
+                                         "bottleneck fusion (the decoder runs once per mixture)")
     num_classes: int = rng(21, 1, 1000)
     frames: int = rng(3, 1, 64)      # sampled frames per clip
     persons: int = rng(2, 1, 8)      # pose tokens per frame (= visual tokens per frame)

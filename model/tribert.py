@@ -56,7 +56,10 @@ class TriBERT(nn.Module):
         # Audio: hidden_audio, vggish_channels
         # Transformer: hidden_coattention, heads, ffn, layers, dropout, coattention (mode),
           temporal_pos_emb, frames, mask_rate
-        # Heads and separation: num_classes, fusion, unet_depth, unet_channels, unet_max_channels
+        # Heads and separation: num_classes, fusion, unet_depth, unet_channels, unet_max_channels,
+          film (the feature also modulates every decoder level), input_norm (BatchNorm of the
+          input log spectrogram), synthesizer (K > 0: Sound-of-Pixels' output head instead of
+          the bottleneck fusion); all off in the paper's model
 
     Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float ImageNet-normalised, or (B, N, T, H, W, 3)
     uint8 as the shards store them (normalised here); ``pose`` (B, N, T, P, 256, 68) ST-GCN
@@ -81,7 +84,8 @@ class TriBERT(nn.Module):
                  coattention: str = "concat_features", fusion: str = "concat",
                  mask_rate: float = 0.15, temporal_pos_emb: bool = False, num_classes: int = 21,
                  frames: int = 3, persons: int = 2, pose_channels: int = 256,
-                 pose_joints: int = 68, erase: str = "none"):
+                 pose_joints: int = 68, erase: str = "none", film: bool = False,
+                 input_norm: bool = False, synthesizer: int = 0):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
@@ -112,7 +116,8 @@ class TriBERT(nn.Module):
         self.poolers = nn.ModuleDict({s: SOSPooler(dims[s], hidden_coattention) for s in STREAMS})
         fused = 3 * hidden_coattention if fusion == "concat" else hidden_coattention
         # Separation
-        self.unet = AttentionUNet(unet_depth, unet_channels, unet_max_channels, fused)
+        self.unet = AttentionUNet(unet_depth, unet_channels, unet_max_channels, fused, film,
+                                  input_norm, synthesizer)
 
     def tokenize(self, batch: dict) -> tuple[dict, dict, dict, torch.Tensor]:
         """Inputs -> tokens {stream: (M, L, d)} with M = B * N and L = 1 + T * P (SOS first),

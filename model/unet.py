@@ -77,6 +77,27 @@ class SelfGuidedFusion(nn.Module):
         return self.mlp(hid) + hid
 
 
+class FiLM(nn.Module):
+    """Feature-wise linear modulation (Perez et al. 2018) of a decoder level by the fused
+    feature: x * (1 + gamma(v)) + beta(v), per channel. Zero-initialised, so a new FiLM layer
+    starts as the identity. Conditioned U-Nets for source separation (Meseguer-Brocal & Peeters
+    2019) use it to tell every level which source to keep; here it complements the paper's
+    single fusion at the bottleneck (an option, ``model.film``; measured in docs/experiments.md).
+
+    Shape: x (M, C, H, W), v (M, D) -> (M, C, H, W).
+    """
+
+    def __init__(self, dim: int, channels: int):
+        super().__init__()
+        self.proj = nn.Linear(dim, 2 * channels)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x, v):
+        gamma, beta = self.proj(v)[:, :, None, None].chunk(2, dim=1)
+        return x * (1 + gamma) + beta
+
+
 class AttentionUNet(nn.Module):
     """Log mixture spectrogram + a per-source feature -> that source's mask logits.
 
@@ -84,34 +105,49 @@ class AttentionUNet(nn.Module):
         depth: down levels (= up levels); 7 in the paper (256 bins -> 2 at the bottleneck).
         channels: channels of the first level; doubled per level up to ``max_channels``.
         bottleneck: channels at the bottleneck = the fused feature's size.
+        film: also modulate every inner up level with the feature (:class:`FiLM`); off is the
+            paper's U-Net, where the feature enters at the bottleneck only.
+        input_norm: BatchNorm over the input log spectrogram (Sound-of-Pixels' ``bn0``); off,
+            the raw log magnitude (about -12 to 4) enters the first convolution.
+        synthesizer: 0 (the paper): the feature is fused at the bottleneck and the decoder
+            runs once per source. K > 0: Sound-of-Pixels' synthesizer instead: the decoder runs
+            once per mixture to K full-resolution channels a_k, and source n's mask logits are
+            sum_k w_nk a_k + b with w_n = Linear(feature_n) (the feature picks the channels).
 
     Shape: spec (B, 1, F, T), feature (B, N, bottleneck) -> mask logits (B, N, F, T).
     """
 
-    def __init__(self, depth: int, channels: int, max_channels: int, bottleneck: int):
+    def __init__(self, depth: int, channels: int, max_channels: int, bottleneck: int,
+                 film: bool = False, input_norm: bool = False, synthesizer: int = 0):
         super().__init__()
         widths = [min(channels * 2 ** i, max_channels) for i in range(depth)]
         self.depth = depth
+        self.input_norm = nn.BatchNorm2d(1) if input_norm else None
         self.downs = nn.ModuleList(down(cin, cout, i == 0) for i, (cin, cout)
                                    in enumerate(zip([1] + widths[:-1], widths)))
         self.bottleneck = nn.Sequential(nn.Conv2d(widths[-1], bottleneck, 1, bias=False),
                                         nn.BatchNorm2d(bottleneck), nn.ReLU())
-        self.fusion = SelfGuidedFusion(bottleneck)
+        self.fusion = None if synthesizer else SelfGuidedFusion(bottleneck)
         # each up level takes the level below (the bottleneck, or twice the skip's width after
         # the skip concatenation) to the next skip's width; the outermost outputs mask logits
+        # (or the synthesizer's K channels)
         ins = [bottleneck] + [2 * w for w in reversed(widths[:-1])]
-        outs = list(reversed(widths[:-1])) + [1]
+        outs = list(reversed(widths[:-1])) + [synthesizer or 1]
         self.ups = nn.ModuleList(up(cin, cout, i == depth - 1)
                                  for i, (cin, cout) in enumerate(zip(ins, outs)))
         self.gates = nn.ModuleList(AttentionGate(w, w, max(1, w // 2))
                                    for w in reversed(widths[:-1]))
+        self.films = (nn.ModuleList(FiLM(bottleneck, w) for w in outs[:-1])
+                      if film and not synthesizer else None)
+        self.synthesizer = nn.Linear(bottleneck, synthesizer) if synthesizer else None
 
     def encode(self, spec: torch.Tensor) -> list[torch.Tensor]:
         """(B, 1, F, T) -> the outputs of every down level, the bottleneck last."""
         B, C, Fq, T = spec.shape
         assert C == 1 and Fq % 2 ** self.depth == 0 and T % 2 ** self.depth == 0, \
             f"spectrogram {tuple(spec.shape)} does not fit depth {self.depth}"
-        x = spec.contiguous(memory_format=torch.channels_last)
+        x = spec if self.input_norm is None else self.input_norm(spec)
+        x = x.contiguous(memory_format=torch.channels_last)
         feats = []
         for d in self.downs:
             x = d(x)
@@ -121,11 +157,22 @@ class AttentionUNet(nn.Module):
     def decode(self, feats: list[torch.Tensor], feature: torch.Tensor) -> torch.Tensor:
         """Encoder outputs of B mixtures + features (B, N, D) -> mask logits (B, N, F, T)."""
         B, N, D = feature.shape
+        if self.synthesizer is not None:
+            x = feats[-1]
+            for up_, gate, skip in zip(self.ups, self.gates, reversed(feats[:-1])):
+                x = up_(x)
+                x = torch.cat([x, gate(x, skip)], dim=1)
+            a = self.ups[-1](x)                                            # (B, K, F, T)
+            w = self.synthesizer(feature)                                  # (B, N, K)
+            return torch.einsum("bnk,bkft->bnft", w, a.contiguous())
         # share the mixture's encoder output among its N sources: (B, ...) -> (B * N, ...)
         feats = [f.repeat_interleave(N, dim=0) for f in feats]
-        x = self.fusion(feats[-1], feature.reshape(B * N, D))
-        for up_, gate, skip in zip(self.ups, self.gates, reversed(feats[:-1])):
+        v = feature.reshape(B * N, D)
+        x = self.fusion(feats[-1], v)
+        for i, (up_, gate, skip) in enumerate(zip(self.ups, self.gates, reversed(feats[:-1]))):
             x = up_(x)
+            if self.films is not None:
+                x = self.films[i](x, v)
             x = torch.cat([x, gate(x, skip)], dim=1)
         out = self.ups[-1](x)                                              # (B * N, 1, F, T)
         return out.reshape(B, N, *out.shape[2:])
