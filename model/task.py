@@ -64,12 +64,83 @@ def forward(model, batch: dict, device: torch.device) -> tuple[dict, dict]:
     return feats, model(model_inputs(model, batch, feats, device))
 
 
-def source_mask_gap(mask_logits: torch.Tensor) -> torch.Tensor:
+def source_mask_gap(mask_logits: torch.Tensor, per_mixture: bool = False) -> torch.Tensor:
     """Mean |p_n - p_m| between the sources' mask probabilities of a mixture (B, N, F, T): 0
     when the model predicts the same mask for every source, i.e. ignores the video it is
-    conditioned on (ideal binary masks of 2 sources differ on most bins)."""
+    conditioned on (ideal binary masks of 2 sources differ on most bins). A scalar, or (B,)
+    with ``per_mixture``."""
     p = torch.sigmoid(mask_logits.float())
-    return (p[:, :, None] - p[:, None]).abs().mean() * p.shape[1] / max(p.shape[1] - 1, 1)
+    gap = (p[:, :, None] - p[:, None]).abs().mean(dim=(1, 2, 3, 4))
+    gap = gap * p.shape[1] / max(p.shape[1] - 1, 1)
+    return gap if per_mixture else gap.mean()
+
+
+def masks_to_waveforms(masks: torch.Tensor, feats: dict,
+                       threshold: Optional[float]) -> torch.Tensor:
+    """Warped masks (B, N, 256, T) in [0, 1] -> waveforms (B, N, 65280) (REFERENCE.md,
+    inference): unwarped to 512 bins, thresholded (``None``: used as a ratio mask), multiplied
+    with the mixture magnitude and inverted with the mixture phase."""
+    B, N = masks.shape[:2]
+    masks = sp.unwarp(masks.float())                                   # (B, N, 512, T)
+    if threshold is not None:
+        masks = (masks > threshold).float()
+    mag = feats["mix_spec"].abs()[:, None]                             # (B, 1, 512, T)
+    phase = torch.angle(feats["mix_spec"])[:, None].expand(B, N, -1, -1)
+    est = sp.istft((masks * mag).reshape(B * N, *mag.shape[-2:]),
+                   phase.reshape(B * N, *mag.shape[-2:]))
+    return est.reshape(B, N, -1)
+
+
+SWAPPED = ("frames",) + tuple(POSE_FIELDS) + tuple(POSE_FIELDS.values())
+
+
+def swap_videos(batch: dict) -> dict:
+    """The batch (a dataset batch or the model's inputs) with the order of each mixture's
+    videos (frames and pose) reversed: source n is then conditioned on the video of source
+    N-1-n, its audio unchanged."""
+    return {k: (v.flip(1) if k in SWAPPED else v) for k, v in batch.items()}
+
+
+def separation_estimates(model, batch: dict, device: torch.device, threshold: float,
+                         swap: bool = True) -> tuple[dict, dict, dict, np.ndarray]:
+    """Everything a separation table scores for one batch: (feats, outputs, estimates, mask
+    gap per mixture), the estimates as float64 numpy arrays (B, N, L) per variant
+    (:data:`pipeline.metrics.VARIANTS`: the thresholded masks, the ratio masks, the thresholded
+    masks with the videos swapped, the ideal binary masks)."""
+    feats, out = forward(model, batch, device)
+    probs = torch.sigmoid(out["mask_logits"].float())
+    ests = {"model": masks_to_waveforms(probs, feats, threshold),
+            "ratio": masks_to_waveforms(probs, feats, None),
+            "ibm": masks_to_waveforms(feats["masks"], feats, 0.5)}
+    if swap:
+        swapped = torch.sigmoid(model(model_inputs(model, swap_videos(batch), feats, device))[
+            "mask_logits"].float())
+        ests["swap"] = masks_to_waveforms(swapped, feats, threshold)
+    ests = {k: v.double().cpu().numpy() for k, v in ests.items()}
+    gap = source_mask_gap(out["mask_logits"], per_mixture=True).cpu().numpy()
+    return feats, out, ests, gap
+
+
+def score_estimates(batch: dict, feats: dict, ests: dict, backend: str = "fast",
+                    cached: Optional[list] = None) -> list[dict]:
+    """Per mixture of the batch: {variant: Scores} against the 1/N-scaled sources, the mixture
+    baseline computed once. ``cached``: per mixture, {variant: Scores} already known (the val
+    set's fixed ideal-mask scores), reused instead of recomputed."""
+    L = next(iter(ests.values())).shape[-1]
+    refs = batch["audio"][..., :L].double().numpy()
+    mix = feats["mix"][..., :L].double().cpu().numpy()
+    out = []
+    for b in range(refs.shape[0]):
+        known = dict(cached[b]) if cached else {}
+        first = known.get("ibm") or metrics.separation_metrics(refs[b], ests["ibm"][b], mix[b],
+                                                               backend)
+        scores = {"ibm": first}
+        for name, est in ests.items():
+            if name != "ibm":
+                scores[name] = known.get(name) or metrics.separation_metrics(
+                    refs[b], est[b], mix[b], backend, sdr_mix=first.sdr_mix)
+        out.append(scores)
+    return out
 
 
 class SeparationTask:
@@ -102,47 +173,55 @@ class SeparationTask:
 
     def separate(self, out: dict, feats: dict) -> torch.Tensor:
         """Estimated waveforms (B, N, 65280) from the mask logits (REFERENCE.md, inference)."""
-        logits = out["mask_logits"].float()                            # (B, N, 256, T)
-        B, N = logits.shape[:2]
-        masks = sp.unwarp(torch.sigmoid(logits))                       # (B, N, 512, T)
-        masks = (masks > self.threshold).float()
-        mag = feats["mix_spec"].abs()[:, None]                         # (B, 1, 512, T)
-        phase = torch.angle(feats["mix_spec"])[:, None].expand(B, N, -1, -1)
-        est = sp.istft((masks * mag).reshape(B * N, *mag.shape[-2:]),
-                       phase.reshape(B * N, *mag.shape[-2:]))
-        return est.reshape(B, N, -1)
+        return masks_to_waveforms(torch.sigmoid(out["mask_logits"].float()), feats,
+                                  self.threshold)
 
     def validate(self, model, device: torch.device) -> dict[str, float]:
+        """The val table of one epoch over the fixed val mixtures: loss, the model's
+        SDR/SIR/SAR/SI-SDR (failures counted, never dropped), the mixture, the ideal binary
+        mask (scored once, then reused), the model with the videos swapped, the mask gap and
+        the classification accuracies. ``sdr`` chooses the checkpoint."""
         loader = DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False,
                             collate_fn=self.collate)
-        records, loss_sum, n_batches, gap = [], 0.0, 0, 0.0
+        records, loss_sum, n_batches, gaps = [], 0.0, 0, []
         hits = {s: [] for s in STREAM_SCORES}
         limit = self.val_mixtures or len(self.val_set)
+        cache = getattr(self, "_val_cache", {})
         for batch in loader:
-            feats, out = forward(model, batch, device)
+            feats, out, ests, gap = separation_estimates(model, batch, device, self.threshold)
+            ests.pop("ratio")          # val keeps to what chooses and checks the model
             y = self.labels(batch, device)
             terms = losses.tribert_loss(out, feats, y)
             loss_sum += float(sum(self.weights[k] * terms[k] for k in self.weights))
-            gap += float(source_mask_gap(out["mask_logits"]))
+            gaps.extend(gap.tolist())
             n_batches += 1
             for stream, key in STREAM_SCORES.items():
                 if key not in out:      # the SoP baseline has no classifiers
                     continue
                 top = out[key].float().argmax(dim=-1, keepdim=True)     # (B, N, 1)
                 hits[stream].append(y.gather(-1, top).flatten().cpu())
-            est = self.separate(out, feats).double().cpu().numpy()
-            refs = batch["audio"][..., :est.shape[-1]].double().numpy()
-            mix = feats["mix"][..., :est.shape[-1]].double().cpu().numpy()
-            for b in range(est.shape[0]):
-                records.append(metrics.separation_metrics(refs[b], est[b], mix[b]))
+            start = len(records)
+            known = [{"ibm": cache[start + b]} if start + b in cache else {}
+                     for b in range(len(gap))]
+            for b, scores in enumerate(score_estimates(batch, feats, ests, cached=known)):
+                cache[start + b] = scores["ibm"]
+                records.append(metrics.Record(str(start + b), ("?",) * len(scores["ibm"].sdr),
+                                              scores))
             if len(records) >= limit:
                 break
-        scored = [r for r in records[:limit] if not r.skipped]
-        out = {"loss": loss_sum / max(n_batches, 1), "mask_gap": gap / max(n_batches, 1),
-               "mixtures": float(len(scored)),
-               "skipped": float(len(records[:limit]) - len(scored))}
-        for m in ("sdr", "sir", "sar", "sdr_mix"):
-            out[m] = float(np.mean([r.mean()[m] for r in scored])) if scored else float("nan")
+        self._val_cache = cache
+        agg = metrics.aggregate(records[:limit])
+        model_ = agg["overall"]["model"]
+        out = {"loss": loss_sum / max(n_batches, 1),
+               "mask_gap": float(np.mean(gaps[:limit])) if gaps else float("nan"),
+               "mixtures": float(agg["n_mixtures"]), "failures": float(agg["failures"]["model"])}
+        for m in ("sdr", "sir", "sar", "si_sdr", "sdr_mix"):
+            v = model_[m]["mean"]
+            out[m] = float("nan") if v is None else v
+        for variant in ("ibm", "swap"):
+            v = agg["overall"][variant]["sdr"]["mean"]
+            out[f"{variant}_sdr"] = float("nan") if v is None else v
+        out["swap_drop"] = out["sdr"] - out["swap_sdr"]
         for stream, h in hits.items():
             if h:
                 out[f"acc_{stream}"] = float(torch.cat(h).mean())

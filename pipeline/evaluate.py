@@ -11,8 +11,13 @@ partner uniformly among the set's partner clips of another video. The sources ar
 and summed exactly as the training stage's val mixtures (:class:`pipeline.dataset.MixDataset`
 without training gains); the model's masks are turned into waveforms by
 :meth:`model.task.SeparationTask.separate` and each estimate is scored against its scaled source
-by :func:`pipeline.metrics.separation_metrics`, with the mixture-as-estimate baseline. Mixtures
-with a silent reference or estimate are counted as skipped, with the reason.
+by :func:`pipeline.metrics.separation_metrics`. On the same mixtures every table also scores the
+mixture as the estimate, the ideal binary mask through the same warp, threshold and iSTFT (the
+ceiling of the recipe), the model's ratio (soft) masks, and the model with each mixture's two
+videos swapped (the drop shows how much the masks depend on the videos), with SI-SDR beside
+BSS Eval and the mean gap between the two predicted masks. A silent estimate is scored as a
+failure (:mod:`pipeline.metrics`) and counted, never dropped. Every mean comes with its 95%
+bootstrap interval.
 
 Only the ``test`` split is ever read. The optional class subset (the fine-tuned MUSIC11 model,
 paper Table 2) keeps the clips whose labels all lie in it.
@@ -32,7 +37,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model import checkpoint
-from model.task import SeparationTask, forward
+from model.task import score_estimates, separation_estimates
 from pipeline import atomic, metrics, shards
 from pipeline import spectrogram as sp
 from pipeline.classes import CLASSES
@@ -98,8 +103,10 @@ def draw_pairs(first: np.ndarray, partners: np.ndarray, video_id: np.ndarray, co
     return out
 
 
-def mixture_sets(clips: SplitClips, count: int, seed: int) -> list[MixtureSet]:
-    """The ``single`` (solo + solo) and ``multi`` (duet + any) sets of Table 1."""
+def mixture_sets(clips: SplitClips, count, seed: int) -> list[MixtureSet]:
+    """The ``single`` (solo + solo) and ``multi`` (duet + any) sets of Table 1; ``count`` is one
+    number for both or {"single": n, "multi": m}."""
+    counts = count if isinstance(count, dict) else {name: count for name in SETS}
     idx = np.arange(len(clips.video_id))
     solo = idx[clips.eligible & (clips.kind == "solo")]
     duet = idx[clips.eligible & (clips.kind == "duet")]
@@ -107,7 +114,7 @@ def mixture_sets(clips: SplitClips, count: int, seed: int) -> list[MixtureSet]:
     out = []
     for k, name in enumerate(SETS):
         first, partners, what = pools[name]
-        pairs = draw_pairs(first, partners, clips.video_id, count,
+        pairs = draw_pairs(first, partners, clips.video_id, counts[name],
                            np.random.default_rng([seed, k]))
         note = ""
         if not len(first):
@@ -187,14 +194,20 @@ def open_test_split(clip_dir: Path, pose_dir: Optional[Path]) -> FixedMixtures:
 
 @dataclass(frozen=True)
 class Mixture:
-    """One scored mixture of a set."""
+    """One scored mixture of a set: the model's scores (``result``) and every variant's
+    (:data:`pipeline.metrics.VARIANTS`, the model's among them), and the mask gap."""
 
     set: str
     index: int
     video_ids: tuple[str, ...]
     kinds: tuple[str, ...]
     classes: tuple[tuple[str, ...], ...]   # the classes of each source (two for a duet clip)
-    result: metrics.Result
+    variants: dict
+    mask_gap: float = float("nan")
+
+    @property
+    def result(self) -> metrics.Scores:
+        return self.variants["model"]
 
 
 @dataclass(frozen=True)
@@ -233,27 +246,27 @@ def separate_set(model, dataset: FixedMixtures, clips: SplitClips, mset: Mixture
     dataset.pairs = mset.pairs
     loader = DataLoader(dataset, batch_size=params.batch_size, shuffle=False,
                         collate_fn=collate)
-    task = SeparationTask(weights={}, val_set=None, threshold=params.threshold)
     keep = max(params.examples, params.qualitative)
     index = 0
     bar = tqdm(total=len(mset.pairs), desc=f"evaluate {mset.name}", unit="mix",
                disable=not progress)
     with torch.inference_mode():
         for batch in loader:
-            feats, out = forward(model, batch, device)
-            est = task.separate(out, feats).double().cpu().numpy()
+            feats, out, ests, gap = separation_estimates(model, batch, device, params.threshold,
+                                                         swap=params.swap)
+            est = ests["model"]
             L = est.shape[-1]
             assert est.shape[1:] == (N_MIX, sp.ISTFT_SAMPLES), est.shape
             refs = batch["audio"][..., :L].double().numpy()
             mix = feats["mix"][..., :L].double().cpu().numpy()
             mixtures = []
+            scores = score_estimates(batch, feats, ests, params.backend)
             for b in range(est.shape[0]):
                 members = [int(j) for j in batch["clip"][b]]
                 mixtures.append(Mixture(
                     mset.name, index + b, tuple(batch["video_id"][b]),
                     tuple(str(clips.kind[j]) for j in members),
-                    tuple(clips.classes[j] for j in members),
-                    metrics.separation_metrics(refs[b], est[b], mix[b], params.backend)))
+                    tuple(clips.classes[j] for j in members), scores[b], float(gap[b])))
             examples = (_examples(batch, feats, out, est, refs, mix, params.threshold, mixtures)
                         if index < keep else [None] * len(mixtures))
             for m, ex in zip(mixtures, examples):
@@ -284,7 +297,9 @@ def evaluate(model_path: str | Path, clip_dir: str | Path, pose_dir: str | Path 
     check_data(model, model_path, clip_dir, pose_dir)
     dataset = open_test_split(clip_dir, pose_dir)
     clips = SplitClips.of(dataset, subset)
-    run = Evaluation(mixture_sets(clips, params.mixtures, params.seed))
+    multi = params.mixtures if params.multi_mixtures is None else params.multi_mixtures
+    run = Evaluation(mixture_sets(clips, {"single": params.mixtures, "multi": multi},
+                                  params.seed))
     for mset in run.sets:
         run.mixtures[mset.name], run.examples[mset.name] = [], []
         for m, ex in separate_set(model, dataset, clips, mset, params, device, progress):
@@ -299,40 +314,63 @@ def evaluate(model_path: str | Path, clip_dir: str | Path, pose_dir: str | Path 
 
 
 def _record(m: Mixture) -> metrics.Record:
-    return metrics.Record(f"{m.set}/{m.index}", tuple("+".join(c) for c in m.classes), m.result)
+    return metrics.Record(f"{m.set}/{m.index}", tuple("+".join(c) for c in m.classes),
+                          m.variants)
 
 
 def _source_records(m: Mixture) -> Iterator[metrics.Record]:
     """One single-source record per (source, class of that source): per-class statistics
     count a duet clip's source under each of its classes."""
     for k, classes in enumerate(m.classes):
-        if m.result.skipped:
-            result = m.result
-        else:
-            result = metrics.Scores(*((getattr(m.result, name)[k],) for name in metrics.METRICS))
+        variants = {v: r.source(k) for v, r in m.variants.items()}
         for c in classes:
-            yield metrics.Record(f"{m.set}/{m.index}/{k}", (c,), result)
+            yield metrics.Record(f"{m.set}/{m.index}/{k}", (c,), variants)
 
 
-def skipped_reasons(mixtures: Sequence[Mixture]) -> dict[str, int]:
-    """Skipped mixtures per reason, without the measured energy (e.g. "estimate 2 is silent")."""
+def failure_reasons(mixtures: Sequence[Mixture]) -> dict[str, int]:
+    """The model's failed sources per reason, without the measured energy (e.g. "estimate 2 is
+    silent")."""
     out: dict[str, int] = {}
     for m in mixtures:
-        if m.result.skipped:
-            reason = m.result.reason.split(" (")[0]
-            out[reason] = out.get(reason, 0) + 1
+        for reason in m.result.failed:
+            if reason:
+                reason = reason.split(" (")[0]
+                out[reason] = out.get(reason, 0) + 1
     return dict(sorted(out.items()))
 
 
 def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
-    """metrics.json's entry of one set: means (and medians) over the scored mixtures of each
-    mixture's source mean; ``mixtures`` scored, ``skipped`` not."""
+    """metrics.json's entry of one set. Top level: the model (thresholded masks) as the paper
+    reports it, means over mixtures of each mixture's source mean, with 95% bootstrap
+    intervals (``*_lo``, ``*_hi``) and medians; ``improvement``: model SDR - mixture SDR per
+    mixture. Then the same mixtures through the ratio mask, with the videos swapped
+    (``swap_drop`` = model - swapped SDR), and the ideal binary mask; ``failures`` counts the
+    sources scored as failures (never dropped)."""
     agg = metrics.aggregate(_record(m) for m in mixtures)
-    out = {"mixtures": agg["n_scored"], "skipped": agg["n_skipped"],
-           "skipped_reasons": skipped_reasons(mixtures)}
+    out = {"mixtures": agg["n_mixtures"], "failures": agg["failures"].get("model", 0),
+           "failure_reasons": failure_reasons(mixtures)}
+    model = agg["overall"].get("model", {})
     for name in metrics.METRICS:
-        out[name] = agg["overall"][name]["mean"]
-        out[f"{name}_median"] = agg["overall"][name]["median"]
+        s = model.get(name, {"mean": None, "median": None, "lo": None, "hi": None})
+        out[name] = s["mean"]
+        out[f"{name}_median"] = s["median"]
+        if name in ("sdr", "si_sdr", "sdr_mix"):
+            out[f"{name}_lo"], out[f"{name}_hi"] = s["lo"], s["hi"]
+    imp = agg["improvement"]
+    out.update(improvement=imp["mean"], improvement_lo=imp["lo"], improvement_hi=imp["hi"])
+    for variant in ("ratio", "swap", "ibm"):
+        if variant in agg["overall"]:
+            o = agg["overall"][variant]
+            out[variant] = {"sdr": o["sdr"]["mean"], "sdr_lo": o["sdr"]["lo"],
+                            "sdr_hi": o["sdr"]["hi"], "sir": o["sir"]["mean"],
+                            "sar": o["sar"]["mean"], "si_sdr": o["si_sdr"]["mean"],
+                            "failures": agg["failures"][variant]}
+    if "swap" in agg["overall"] and mixtures:
+        drop = [m.result.mean()["sdr"] - m.variants["swap"].mean()["sdr"] for m in mixtures]
+        c = metrics.mean_ci(drop)
+        out.update(swap_drop=c["mean"], swap_drop_lo=c["lo"], swap_drop_hi=c["hi"])
+    gaps = [m.mask_gap for m in mixtures]
+    out["mask_gap"] = float(np.mean(gaps)) if gaps else None
     if mset.note:
         out["note"] = mset.note
     return out
@@ -343,8 +381,8 @@ def metrics_table(run: Evaluation) -> dict:
 
 
 def per_class_table(run: Evaluation) -> dict:
-    """Per set and class: sources, skipped, mean and median SDR/SIR/SAR (and SDR_mix) over the
-    sources of that class."""
+    """Per set and class: sources, failures, mean and median SDR/SIR/SAR/SI-SDR (and SDR_mix,
+    ideal-mask SDR) over the sources of that class."""
     return {s.name: metrics.aggregate(r for m in run.mixtures[s.name]
                                       for r in _source_records(m))["per_class"]
             for s in run.sets}
@@ -353,18 +391,21 @@ def per_class_table(run: Evaluation) -> dict:
 def csv_columns() -> list[str]:
     src = [f"{name}_{k + 1}" for name in metrics.METRICS for k in range(N_MIX)]
     ids = [f"{what}_{k + 1}" for what in ("video", "kind", "classes") for k in range(N_MIX)]
-    return ["set", "index", *ids, *metrics.METRICS, *src, "skipped"]
+    other = [f"{v}_sdr" for v in metrics.VARIANTS if v != "model"]
+    return ["set", "index", *ids, *metrics.METRICS, *src, *other, "mask_gap", "failed"]
 
 
 def csv_row(m: Mixture) -> dict:
-    row = {"set": m.set, "index": m.index, "skipped": ""}
+    row = {"set": m.set, "index": m.index,
+           "failed": "; ".join(f for f in m.result.failed if f),
+           "mask_gap": f"{m.mask_gap:.6f}"}
     for k in range(N_MIX):
         row[f"video_{k + 1}"] = m.video_ids[k]
         row[f"kind_{k + 1}"] = m.kinds[k]
         row[f"classes_{k + 1}"] = "+".join(m.classes[k])
-    if m.result.skipped:
-        row["skipped"] = m.result.reason
-        return row
+    for v, r in m.variants.items():
+        if v != "model":
+            row[f"{v}_sdr"] = f"{r.mean()['sdr']:.6f}"
     row.update({name: f"{v:.6f}" for name, v in m.result.mean().items()})
     for name in metrics.METRICS:
         for k, v in enumerate(getattr(m.result, name)):
@@ -393,12 +434,18 @@ def write_tables(run: Evaluation, out_dir: str | Path) -> dict:
 
 
 def summary(table: dict) -> str:
-    """A short text table of the sets' means (dB)."""
-    lines = [f"{'set':<8}{'mixtures':>9}{'skipped':>8}{'SDR':>8}{'SIR':>8}{'SAR':>8}"
-             f"{'SDR_mix':>9}"]
+    """A short text table of the sets' means (dB), the model's SDR with its 95% interval."""
     fmt = lambda v, w: f"{v:>{w}.2f}" if v is not None else f"{'-':>{w}}"  # noqa: E731
+    lines = [f"{'set':<7}{'mixtures':>9}{'failed':>7}{'SDR':>7}{'95% CI':>15}{'SIR':>7}"
+             f"{'SAR':>7}{'SI-SDR':>7}{'mix':>7}{'ratio':>7}{'swap':>7}{'IBM':>7}{'gap':>6}"]
     for name, s in table.items():
-        lines.append(f"{name:<8}{s['mixtures']:>9}{s['skipped']:>8}{fmt(s['sdr'], 8)}"
-                     f"{fmt(s['sir'], 8)}{fmt(s['sar'], 8)}{fmt(s['sdr_mix'], 9)}"
+        ci = (f"[{s['sdr_lo']:.2f}, {s['sdr_hi']:.2f}]" if s.get("sdr_lo") is not None
+              else "-")
+        v = lambda k: (s.get(k) or {}).get("sdr")  # noqa: E731
+        gap = s.get("mask_gap")
+        lines.append(f"{name:<7}{s['mixtures']:>9}{s['failures']:>7}{fmt(s['sdr'], 7)}"
+                     f"{ci:>15}{fmt(s['sir'], 7)}{fmt(s['sar'], 7)}{fmt(s['si_sdr'], 7)}"
+                     f"{fmt(s['sdr_mix'], 7)}{fmt(v('ratio'), 7)}{fmt(v('swap'), 7)}"
+                     f"{fmt(v('ibm'), 7)}{fmt(gap, 6)}"
                      + (f"  ({s['note']})" if "note" in s else ""))
     return "\n".join(lines)

@@ -5,9 +5,9 @@ Kept apart from :mod:`pipeline.evaluate` so that validating params.yaml never im
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Optional
 
-from pipeline.params import rng
+from pipeline.params import opt, rng
 
 
 @dataclass(frozen=True)
@@ -15,8 +15,10 @@ class EvaluateParams:
     """Fixed, seeded test mixtures and how they are scored (paper Sec. 4.1, Table 1)."""
 
     seed: int = rng(0, 0, doc="seed of the test pairs (numpy default_rng)")
-    mixtures: int = rng(0, 0, 10**7, doc="mixtures per set; 0 = each clip of the set once "
+    mixtures: int = rng(0, 0, 10**7, doc="single-source mixtures; 0 = each solo clip once "
                                          "as the first member")
+    multi_mixtures: Optional[int] = opt(0, 10**7, "multi-source mixtures (null: as mixtures)")
+    swap: bool = True   # also score the model with each mixture's two videos swapped
     backend: Literal["fast", "mir_eval"] = "fast"   # BSS Eval implementation (pipeline/metrics.py)
     threshold: float = rng(0.5, 0.0, 1.0, doc="binary mask threshold (REFERENCE.md inference)")
     batch_size: int = rng(4, 1, 4096, doc="mixtures per forward pass")

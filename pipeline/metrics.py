@@ -1,14 +1,21 @@
 """Separation metrics (paper Sec. 4.1, Table 1): BSS Eval SDR/SIR/SAR as Sound-of-Pixels computes
-them, and their aggregation over a test set.
+them, SI-SDR beside them, and their aggregation over a test set with confidence intervals.
 
 Per mixture, each estimate is scored against its own reference (``bss_eval_sources`` without
 permutation, distortion filters of 512 taps), and the scores are averaged over the sources. The
 mixture baseline SDR scores the mixture itself as every estimate (only SDR: when the mixture is
 exactly the sum of the references it has no artifacts, so its SAR is infinite and meaningless).
 Values are clipped to +-100 dB so that a perfect estimate (infinite ratios; fast_bss_eval gives
-inf, mir_eval a huge finite number) keeps means finite and JSON valid. A mixture whose references
-or estimates include a silent one (sum |x| <= 1e-5) cannot be scored: it is returned as
-:class:`Skipped` and counted, never turned into NaN.
+inf, mir_eval a huge finite number) keeps means finite and JSON valid.
+
+Nothing is dropped. An estimate that is silent (sum |x| <= 1e-5) cannot be scored by BSS Eval;
+it is a **failure** and scores :data:`FAILURE_DB` (0 dB: the SNR 10 log10(|s|^2 / |s - 0|^2) of
+an empty estimate) for every metric of that source, counted in the means and reported as a count
+with its reason. A silent reference makes the whole mixture unscorable: every source of it is a
+failure in the same way (the mixture baseline too).
+
+SI-SDR (Le Roux et al. 2019) is the scale-invariant SDR of the zero-mean signals:
+10 log10(|a s|^2 / |a s - s_hat|^2) with a = <s_hat, s> / |s|^2.
 
 Two backends compute the same BSS Eval v3 quantities in float64:
 
@@ -24,7 +31,7 @@ from __future__ import annotations
 import statistics
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Iterable, Literal, Optional, Sequence, Union
+from typing import Iterable, Literal, Optional, Sequence
 
 import numpy as np
 
@@ -32,7 +39,8 @@ SILENCE = 1e-5  # a signal with sum |x| <= SILENCE is silent (Sound-of-Pixels' t
 FILTER_LENGTH = 512  # BSS Eval v3 distortion filter length (mir_eval's fixed value)
 BACKENDS = ("fast", "mir_eval")
 CLAMP_DB = 100.0  # |metric| above this is clipped (never reached by a real separation)
-METRICS = ("sdr", "sir", "sar", "sdr_mix")
+FAILURE_DB = 0.0  # every metric of a failed source (silent estimate or reference), see above
+METRICS = ("sdr", "sir", "sar", "si_sdr", "sdr_mix")
 
 Backend = Literal["fast", "mir_eval"]
 
@@ -42,42 +50,39 @@ class Scores:
     """Per-source metrics of one mixture in dB; index k is the k-th estimate vs reference.
 
     ``sdr_mix`` is the baseline: the SDR of the mixture scored as the estimate of every source.
+    ``failed``: per source, "" or why it scored :data:`FAILURE_DB` (e.g. "estimate 2 is
+    silent").
     """
 
     sdr: tuple[float, ...]
     sir: tuple[float, ...]
     sar: tuple[float, ...]
+    si_sdr: tuple[float, ...]
     sdr_mix: tuple[float, ...]
-
-    skipped = False
+    failed: tuple[str, ...] = ()
 
     @property
     def n_sources(self) -> int:
         return len(self.sdr)
 
+    @property
+    def failures(self) -> int:
+        """Failed sources of this mixture."""
+        return sum(bool(f) for f in self.failed)
+
     def mean(self) -> dict[str, float]:
         """Each metric averaged over the sources (Sound-of-Pixels' per-mixture figure)."""
         return {m: float(np.mean(getattr(self, m))) for m in METRICS}
 
+    def source(self, k: int) -> "Scores":
+        """The scores of source ``k`` alone (a one-source Scores)."""
+        return Scores(*((getattr(self, m)[k],) for m in METRICS),
+                      failed=(self.failed[k],) if self.failed else ())
+
     def to_dict(self) -> dict:
         """JSON-able: the source means plus the per-source lists."""
-        return {"skipped": False, **self.mean(),
+        return {**self.mean(), "failures": self.failures,
                 "sources": {m: list(v) for m, v in asdict(self).items()}}
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A mixture that was not scored, and why (e.g. ``"reference 2 is silent"``)."""
-
-    reason: str
-
-    skipped = True
-
-    def to_dict(self) -> dict:
-        return {"skipped": True, "reason": self.reason}
-
-
-Result = Union[Scores, Skipped]
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,13 +101,11 @@ def _as_signals(x, name: str, n_samples: Optional[int] = None) -> np.ndarray:
     return a
 
 
-def _silent(signals: np.ndarray, name: str) -> Optional[str]:
-    """The reason to skip if any row of ``signals`` is silent, else None."""
+def _silent_rows(signals: np.ndarray, name: str) -> list[str]:
+    """Per row: "" or the reason it is silent."""
     energy = np.abs(signals).sum(axis=1)
-    for k, e in enumerate(energy):
-        if e <= SILENCE:
-            return f"{name} {k + 1} is silent (sum |x| = {e:.3g})"
-    return None
+    return [f"{name} {k + 1} is silent (sum |x| = {e:.3g})" if e <= SILENCE else ""
+            for k, e in enumerate(energy)]
 
 
 def _bss_eval_fast(refs: np.ndarray, ests: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -131,14 +134,35 @@ def _bss_eval_mir(refs: np.ndarray, ests: np.ndarray) -> tuple[np.ndarray, ...]:
 _BSS_EVAL = {"fast": _bss_eval_fast, "mir_eval": _bss_eval_mir}
 
 
-def separation_metrics(refs, ests, mix=None, backend: Backend = "fast") -> Result:
-    """SDR/SIR/SAR of ``ests`` against ``refs`` for one mixture, and the mixture baseline.
+def si_sdr(refs, ests) -> np.ndarray:
+    """Scale-invariant SDR (dB) of each estimate against its reference, (n_src,), on zero-mean
+    signals; clipped to +-100 dB. A silent estimate or reference gives -100 dB here (callers
+    score it as a failure instead)."""
+    refs = np.asarray(refs, np.float64)
+    ests = np.asarray(ests, np.float64)
+    refs = refs - refs.mean(axis=-1, keepdims=True)
+    ests = ests - ests.mean(axis=-1, keepdims=True)
+    dot = (refs * ests).sum(axis=-1)
+    energy = (refs ** 2).sum(axis=-1)
+    target = (dot / np.maximum(energy, 1e-20))[..., None] * refs
+    noise = ests - target
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = 10 * np.log10((target ** 2).sum(-1) / (noise ** 2).sum(-1))
+    return np.clip(np.nan_to_num(v, nan=-CLAMP_DB), -CLAMP_DB, CLAMP_DB)
+
+
+def separation_metrics(refs, ests, mix=None, backend: Backend = "fast",
+                       sdr_mix: Optional[Sequence[float]] = None) -> Scores:
+    """SDR/SIR/SAR/SI-SDR of ``ests`` against ``refs`` for one mixture, and the mixture
+    baseline.
 
     refs, ests: (n_sources, n_samples) waveforms; estimate k is scored against reference k (no
     permutation). In mix-and-separate the references are the 1/N-scaled sources.
     mix: (n_samples,) mixture waveform for the baseline; None uses ``refs.sum(0)``, which is the
     mixture when the references are the scaled sources that were summed.
-    Returns :class:`Scores`, or :class:`Skipped` when a reference or an estimate is silent.
+    A silent estimate or reference is a failure (module docstring), never dropped.
+    sdr_mix: the mixture baseline when already computed for these references (other variants
+    of the same mixture), else it is computed.
     """
     if backend not in _BSS_EVAL:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
@@ -152,75 +176,126 @@ def separation_metrics(refs, ests, mix=None, backend: Backend = "fast") -> Resul
         raise ValueError(f"mix: expected shape ({n_samples},), got {mix.shape}")
     mix = _as_signals(mix[None], "mix")[0]
 
-    reason = _silent(refs, "reference") or _silent(ests, "estimate")
-    if reason:
-        return Skipped(reason)
+    fail = np.full(n_src, FAILURE_DB)
+    ref_silent = next((r for r in _silent_rows(refs, "reference") if r), "")
+    if ref_silent:
+        return Scores(*(tuple(fail.tolist()),) * len(METRICS), failed=(ref_silent,) * n_src)
+    failed = _silent_rows(ests, "estimate")
+    ok = np.array([not f for f in failed])
     bss_eval = _BSS_EVAL[backend]
-    sdr, sir, sar = bss_eval(refs, ests)
-    sdr_mix = bss_eval(refs, np.broadcast_to(mix, refs.shape).copy())[0]
-    values = [sdr, sir, sar, sdr_mix]
+    if ok.any():
+        # BSS Eval scores each estimate against the references on its own (no permutation):
+        # a silent row is replaced by a scorable one and its values overwritten afterwards
+        filled = ests.copy()
+        filled[~ok] = ests[ok][0]
+        sdr, sir, sar = (np.where(ok, v, FAILURE_DB) for v in bss_eval(refs, filled))
+    else:
+        sdr = sir = sar = fail
+    si = np.where(ok, si_sdr(refs, ests), FAILURE_DB)
+    if sdr_mix is None:
+        sdr_mix = bss_eval(refs, np.broadcast_to(mix, refs.shape).copy())[0]
+    sdr_mix = np.asarray(sdr_mix, np.float64)
+    values = [sdr, sir, sar, si, sdr_mix]
     assert all(np.shape(v) == (n_src,) for v in values), [np.shape(v) for v in values]
-    return Scores(*(tuple(float(x) for x in np.clip(v, -CLAMP_DB, CLAMP_DB)) for v in values))
+    return Scores(*(tuple(float(x) for x in np.clip(v, -CLAMP_DB, CLAMP_DB)) for v in values),
+                  failed=tuple(failed))
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95, n_boot: int = 2000,
+            seed: int = 0) -> dict[str, Optional[float]]:
+    """Mean with its percentile-bootstrap confidence interval (resampling the values, e.g. one
+    per mixture, ``n_boot`` times with a fixed seed): {"mean", "lo", "hi"}."""
+    v = np.asarray(values, np.float64)
+    if not len(v):
+        return {"mean": None, "lo": None, "hi": None}
+    rng = np.random.default_rng(seed)
+    boots = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+    a = (1 - level) / 2
+    return {"mean": float(v.mean()), "lo": float(np.quantile(boots, a)),
+            "hi": float(np.quantile(boots, 1 - a))}
 
 
 # --------------------------------------------------------------------------------------------
 # a test set
 
 
+VARIANTS = ("model", "ratio", "swap", "ibm")   # what a separation table reports, beside the mixture
+# model: the model's masks thresholded (the paper's output); ratio: its mask probabilities used
+# as a soft mask; swap: the model with the two videos of the mixture exchanged (estimate k is
+# conditioned on the other source's video); ibm: the ideal binary mask through the same warp,
+# threshold and iSTFT (the ceiling of the recipe); the mixture itself is every Scores' sdr_mix.
+
+
 @dataclass(frozen=True)
 class Record:
-    """One evaluated mixture: an identifier, the class of each source, and its result."""
+    """One evaluated mixture: an identifier, the class of each source, and its scores per
+    variant ({"model": Scores, ...}; a plain Scores counts as the model's)."""
 
     key: str
     classes: tuple[str, ...]
-    result: Result
+    result: "dict[str, Scores] | Scores"
 
     def __post_init__(self):
-        if isinstance(self.result, Scores) and len(self.classes) != self.result.n_sources:
-            raise ValueError(f"{self.key}: {len(self.classes)} classes for "
-                             f"{self.result.n_sources} sources")
+        if isinstance(self.result, Scores):
+            object.__setattr__(self, "result", {"model": self.result})
+        for name, r in self.result.items():
+            if len(self.classes) != r.n_sources:
+                raise ValueError(f"{self.key}: {len(self.classes)} classes for "
+                                 f"{r.n_sources} sources ({name})")
 
 
-def _summary(values: Sequence[float]) -> dict[str, Optional[float]]:
+def _summary(values: Sequence[float], ci: bool = True) -> dict[str, Optional[float]]:
     if not values:
-        return {"mean": None, "median": None}
-    return {"mean": float(statistics.fmean(values)), "median": float(statistics.median(values))}
+        return {"mean": None, "median": None, **({"lo": None, "hi": None} if ci else {})}
+    out = {"mean": float(statistics.fmean(values)), "median": float(statistics.median(values))}
+    if ci:
+        c = mean_ci(values)
+        out.update(lo=c["lo"], hi=c["hi"])
+    return out
 
 
 def aggregate(records: Iterable[Record]) -> dict:
-    """Means and medians of every metric, overall and per class; JSON-able.
+    """Means (with 95% bootstrap intervals) and medians of every metric of every variant,
+    overall and per class; JSON-able. Nothing is dropped: failed sources count with
+    :data:`FAILURE_DB` and are counted per variant.
 
-    Overall: over mixtures, of each mixture's source mean (Sound-of-Pixels' figure). Per class:
-    over the sources of that class, of the per-source values. Skipped mixtures are counted
-    (overall, and under each class they contain) and contribute no values.
+    Overall: over mixtures, of each mixture's source mean (Sound-of-Pixels' figure); the
+    difference ``model - mixture`` SDR per mixture gives ``improvement``. Per class: over the
+    sources of that class, of the per-source values (the model's metrics and the ideal mask's
+    SDR).
     """
     records = list(records)
-    overall = {m: [] for m in METRICS}
+    variants = list(dict.fromkeys(v for rec in records for v in rec.result))
+    overall = {v: {m: [] for m in METRICS} for v in variants}
+    failures = {v: 0 for v in variants}
+    improvement = []
     per_class: dict[str, dict] = {}
-    n_skipped = 0
     for rec in records:
-        for c in rec.classes:
-            per_class.setdefault(c, {"n_sources": 0, "n_skipped": 0,
-                                     "values": {m: [] for m in METRICS}})
-        if rec.result.skipped:
-            n_skipped += 1
-            for c in set(rec.classes):
-                per_class[c]["n_skipped"] += 1
-            continue
-        for m, v in rec.result.mean().items():
-            overall[m].append(v)
+        for v, r in rec.result.items():
+            failures[v] += r.failures
+            for m, x in r.mean().items():
+                overall[v][m].append(x)
+        model = rec.result.get("model")
+        if model is not None:
+            improvement.append(model.mean()["sdr"] - model.mean()["sdr_mix"])
         for k, c in enumerate(rec.classes):
-            per_class[c]["n_sources"] += 1
-            for m in METRICS:
-                per_class[c]["values"][m].append(getattr(rec.result, m)[k])
+            d = per_class.setdefault(c, {"n_sources": 0, "failures": 0,
+                                         "values": {m: [] for m in METRICS + ("ibm_sdr",)}})
+            d["n_sources"] += 1
+            if model is not None:
+                d["failures"] += bool(model.failed and model.failed[k])
+                for m in METRICS:
+                    d["values"][m].append(getattr(model, m)[k])
+            if "ibm" in rec.result:
+                d["values"]["ibm_sdr"].append(rec.result["ibm"].sdr[k])
     return {
         "n_mixtures": len(records),
-        "n_scored": len(records) - n_skipped,
-        "n_skipped": n_skipped,
-        "overall": {m: _summary(v) for m, v in overall.items()},
+        "failures": failures,
+        "overall": {v: {m: _summary(x) for m, x in ms.items()} for v, ms in overall.items()},
+        "improvement": _summary(improvement),
         "per_class": {
-            c: {"n_sources": d["n_sources"], "n_skipped": d["n_skipped"],
-                **{m: _summary(v) for m, v in d["values"].items()}}
+            c: {"n_sources": d["n_sources"], "failures": d["failures"],
+                **{m: _summary(x, ci=False) for m, x in d["values"].items() if x}}
             for c, d in sorted(per_class.items())
         },
     }

@@ -76,11 +76,10 @@ def write_example(ex: Example, folder: Path) -> None:
 
 def _scores(ex: Example) -> str:
     r = ex.mixture.result
-    if r.skipped:
-        return f"skipped: {html.escape(r.reason)}"
     m = r.mean()
+    failed = "".join(f"<br>failed: {html.escape(f)}" for f in r.failed if f)
     return (f"SDR {m['sdr']:.2f}<br>SIR {m['sir']:.2f}<br>SAR {m['sar']:.2f}"
-            f"<br>SDR<sub>mix</sub> {m['sdr_mix']:.2f}")
+            f"<br>SDR<sub>mix</sub> {m['sdr_mix']:.2f}{failed}")
 
 
 def _row(ex: Example, problem: str) -> str:
@@ -95,7 +94,7 @@ def _row(ex: Example, problem: str) -> str:
     for k in range(N_MIX):
         label = html.escape(f"{m.video_ids[k]}: {'+'.join(m.classes[k])} ({m.kinds[k]})")
         cells.append(f"{img(f'frame{k + 1}.jpg')}<br>{label}")
-        sdr = "" if m.result.skipped else f"<br>SDR {m.result.sdr[k]:.2f}"
+        sdr = f"<br>SDR {m.result.sdr[k]:.2f}"
         cells.append(f"GT {audio(f'gt{k + 1}.wav')}<br>pred {audio(f'pred{k + 1}.wav')}{sdr}")
         cells.append(f"{img(f'gtmask{k + 1}.png')}{img(f'predmask{k + 1}.png')}")
         cells.append(f"{img(f'gtamp{k + 1}.png')}{img(f'predamp{k + 1}.png')}")
@@ -173,7 +172,7 @@ def qualitative_figure(examples: Sequence[Example]):
         for j, (a, kw) in enumerate(cells):
             axes[i, j].imshow(a, **kw)
         r = ex.mixture.result
-        sdr = "skipped" if r.skipped else f"SDR {r.mean()['sdr']:.1f} dB"
+        sdr = f"SDR {r.mean()['sdr']:.1f} dB"
         axes[i, 0].set_ylabel(f"{ex.mixture.set} {ex.mixture.index}\n{sdr}", fontsize=7)
     fig.tight_layout()
     return fig

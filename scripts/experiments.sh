@@ -11,6 +11,8 @@
 # to every experiment name, e.g. another seed beside the first:
 #   SUFFIX=-seed1 bash scripts/experiments.sh -S train.seed=1
 # Usage (in the activated .venv): [SUFFIX=...] bash scripts/experiments.sh [-S key=value ...]
+# Both training seeds, as the README reports them:
+#   bash scripts/experiments.sh && SUFFIX=-seed1 bash scripts/experiments.sh -S train.seed=1
 set -euo pipefail
 export DVC_NO_ANALYTICS=1
 
@@ -37,5 +39,5 @@ while dvc queue status | grep -qE "Queued|Running"; do sleep 30; done
 dvc queue status
 
 KEEP='Experiment|State|model\.(arch|erase|fusion)$'
-KEEP+='|results/evaluate/metrics\.json:(single|multi)\.(sdr|sir|sar|sdr_mix|mixtures)$'
+KEEP+='|results/evaluate/metrics\.json:(single|multi)\.(sdr|sdr_lo|sdr_hi|sdr_mix|improvement|si_sdr|swap_drop|ibm\.sdr|ratio\.sdr|failures|mixtures)$'
 dvc exp show --md --drop '.*' --keep "$KEEP"

@@ -3,8 +3,9 @@ Table 2) with fixed, seeded single-source and multi-source mixtures (:mod:`pipel
 
 Writes into ``--out`` (results/evaluate, results/evaluate_music11):
 
-- ``metrics.json`` (DVC metrics): per set, the means and medians of SDR/SIR/SAR and the mixture
-  baseline SDR_mix, the scored and skipped mixture counts;
+- ``metrics.json`` (DVC metrics): per set, the means (95% bootstrap intervals) and medians of
+  SDR/SIR/SAR/SI-SDR, the mixture baseline SDR_mix, the improvement over it, the ratio-mask,
+  swapped-video and ideal-binary-mask SDRs of the same mixtures, the mask gap, failures;
 - ``per_class.json``: per set and class, mean and median over the sources of that class;
 - ``mixtures.csv``: one row per mixture (videos, classes, per-source scores, skip reason);
 - ``examples/`` (wavs, frames, mask and spectrogram pictures, ``index.html``) and

@@ -1,5 +1,5 @@
 """The evaluate stage (paper Table 1): fixed seeded test pairs, only the test split read, scores
-written consistently, both BSS Eval backends agree, silent sources skipped, SoP packages, the
+written consistently, both BSS Eval backends agree, silent sources counted as failures, SoP packages, the
 example folders and the stage command.
 
 Tiny real HDF5 clip and pose shards: every class is a harmonic tone of its own pitch; val and
@@ -21,7 +21,7 @@ from model.checkpoint import save
 from model.sop import SoundOfPixels
 from model.tribert import TriBERT
 from pipeline import evaluate as ev
-from pipeline import report, shards
+from pipeline import metrics, report, shards
 from pipeline import spectrogram as sp
 from pipeline.classes import CLASS_INDEX, NUM_CLASSES
 from pipeline.decode import DecodeParams
@@ -196,14 +196,40 @@ def test_sets_of_a_run(runs):
     assert all("duet" in m.kinds for m in run.mixtures["multi"])
 
 
-def test_silent_source_is_skipped_and_counted(runs):
+def test_silent_source_is_a_counted_failure_never_dropped(runs):
     run = runs["fast"]
     table = ev.metrics_table(run)
     silent = [m for ms in run.mixtures.values() for m in ms if "vid00000007" in m.video_ids]
-    assert silent and all(m.result.skipped for m in silent)
-    assert sum(t["skipped"] for t in table.values()) == len(silent)
-    reasons = {r for t in table.values() for r in t["skipped_reasons"]}
+    assert silent and all(m.result.failures == 2 for m in silent)
+    assert all(m.result.mean()["sdr"] == metrics.FAILURE_DB for m in silent)
+    assert sum(t["failures"] for t in table.values()) == 2 * len(silent)
+    for name, t in table.items():   # every mixture is in the means
+        assert t["mixtures"] == len(run.mixtures[name])
+        assert t["sdr"] == pytest.approx(np.mean([m.result.mean()["sdr"]
+                                                  for m in run.mixtures[name]]))
+    reasons = {r for t in table.values() for r in t["failure_reasons"]}
     assert reasons and all(re.fullmatch(r"reference \d is silent", r) for r in reasons)
+
+
+def test_every_table_scores_the_same_mixtures_in_every_variant(runs):
+    run = runs["fast"]
+    table = ev.metrics_table(run)
+    for name, t in table.items():
+        for m in run.mixtures[name]:
+            assert set(m.variants) == {"model", "ratio", "swap", "ibm"}
+            sdr_mix = {r.sdr_mix for r in m.variants.values()}
+            assert len(sdr_mix) == 1          # one mixture baseline for all variants
+            assert 0.0 <= m.mask_gap <= 1.0
+        for variant in ("ratio", "swap", "ibm"):
+            assert t[variant]["sdr"] == pytest.approx(np.mean(
+                [m.variants[variant].mean()["sdr"] for m in run.mixtures[name]]))
+        assert t["swap_drop"] == pytest.approx(t["sdr"] - t["swap"]["sdr"])
+        assert t["improvement"] == pytest.approx(t["sdr"] - t["sdr_mix"])
+        assert t["sdr_lo"] <= t["sdr"] <= t["sdr_hi"]
+    # the ideal binary mask of sources that are not silent separates well above the mixture
+    ok = [m for m in run.mixtures["single"] if not m.result.failures]
+    assert np.mean([m.variants["ibm"].mean()["sdr"] - m.result.mean()["sdr_mix"]
+                    for m in ok]) > 5.0
 
 
 def test_backends_agree_within_1e_6_db(runs):
@@ -211,10 +237,10 @@ def test_backends_agree_within_1e_6_db(runs):
     scored = 0
     for name in ev.SETS:
         for a, b in zip(fast[name], mir[name]):
-            assert a.video_ids == b.video_ids and a.result.skipped == b.result.skipped
-            if a.result.skipped:
+            assert a.video_ids == b.video_ids and a.result.failed == b.result.failed
+            if a.result.failures:
                 continue
-            for metric in ("sdr", "sir", "sar", "sdr_mix"):
+            for metric in ("sdr", "sir", "sar", "si_sdr", "sdr_mix"):
                 np.testing.assert_allclose(getattr(a.result, metric),
                                            getattr(b.result, metric), atol=1e-6, rtol=0)
             scored += 1
@@ -229,7 +255,7 @@ def test_tables_agree_with_each_other(runs, tmp_path):
         rows = list(csv.DictReader(f))
     assert len(rows) == sum(len(ms) for ms in run.mixtures.values())
     for name in ev.SETS:
-        scored = [r for r in rows if r["set"] == name and not r["skipped"]]
+        scored = [r for r in rows if r["set"] == name]
         assert len(scored) == table[name]["mixtures"]
         for metric in ("sdr", "sir", "sar", "sdr_mix"):
             assert np.mean([float(r[metric]) for r in scored]) == pytest.approx(
@@ -238,8 +264,8 @@ def test_tables_agree_with_each_other(runs, tmp_path):
                 table[name][f"{metric}_median"], abs=1e-5)
     per_class = json.loads((tmp_path / "per_class.json").read_text())
     # a duet clip's source counts under both of its classes
-    assert per_class["multi"]["cello"]["n_sources"] + per_class["multi"]["cello"]["n_skipped"] > 0
-    violin = [float(r[f"sdr_{k}"]) for r in rows if r["set"] == "single" and not r["skipped"]
+    assert per_class["multi"]["cello"]["n_sources"] > 0
+    violin = [float(r[f"sdr_{k}"]) for r in rows if r["set"] == "single"
               for k in (1, 2) if r[f"classes_{k}"] == "violin"]
     assert per_class["single"]["violin"]["sdr"]["mean"] == pytest.approx(np.mean(violin),
                                                                          abs=1e-5)
@@ -248,7 +274,7 @@ def test_tables_agree_with_each_other(runs, tmp_path):
 def test_sound_of_pixels_package_evaluates(data, packages):
     run = ev.evaluate(packages / "sop.pt", *data, replace(FAST, mixtures=2), progress=False)
     assert [len(run.mixtures[s]) for s in ev.SETS] == [2, 2]
-    assert any(not m.result.skipped for ms in run.mixtures.values() for m in ms)
+    assert any(not m.result.failures for ms in run.mixtures.values() for m in ms)
 
 
 def test_a_test_split_of_one_video_gives_empty_sets(packages, tmp_path):
@@ -329,7 +355,7 @@ def test_stage_writes_every_output(data, packages, tmp_path):
                  "examples/index.html"):
         assert (out / name).is_file(), name
     table = json.loads((out / "metrics.json").read_text())
-    assert table["single"]["mixtures"] + table["single"]["skipped"] == 2
+    assert table["single"]["mixtures"] == 2
     assert not [p for p in out.rglob(".tmp-*")]
 
 

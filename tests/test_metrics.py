@@ -1,5 +1,6 @@
 """pipeline.metrics: the official model's figures on real MUSIC21 mixtures, backend agreement,
-silent samples skipped and counted, aggregation."""
+silent signals scored as counted failures (never dropped), SI-SDR, aggregation with bootstrap
+intervals."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.metrics import Record, Scores, Skipped, aggregate, separation_metrics
+from pipeline.metrics import (FAILURE_DB, Record, Scores, aggregate, mean_ci,
+                              separation_metrics, si_sdr)
 
 # shared/data/music21_samples/README.md: official SDR / SIR / SAR and mixture SDR (dB)
 OFFICIAL = {
@@ -92,14 +94,44 @@ def test_mix_defaults_to_sum_of_refs():
     assert separation_metrics(refs, ests) == separation_metrics(refs, ests, refs.sum(0))
 
 
-@pytest.mark.parametrize("which", ["refs", "ests"])
-def test_silent_signal_is_skipped(which):
+@pytest.mark.parametrize("backend", ["fast", "mir_eval"])
+def test_silent_estimate_is_a_counted_failure_and_the_other_source_is_unchanged(backend):
     refs, ests = _tones()
-    target = refs if which == "refs" else ests
-    target[1] = 1e-10  # sum |x| = 4e-7 <= 1e-5
+    whole = separation_metrics(refs, ests, backend=backend)
+    ests[1] = 1e-10  # sum |x| = 4e-7 <= 1e-5
+    r = separation_metrics(refs, ests, backend=backend)
+    assert r.failures == 1 and "estimate 2 is silent" in r.failed[1] and not r.failed[0]
+    assert (r.sdr[1], r.sir[1], r.sar[1], r.si_sdr[1]) == (FAILURE_DB,) * 4
+    assert r.sdr[0] == pytest.approx(whole.sdr[0], abs=1e-6)   # rows are scored on their own
+    assert r.sdr_mix == pytest.approx(whole.sdr_mix)
+
+
+def test_silent_reference_fails_every_source():
+    refs, ests = _tones()
+    refs[1] = 1e-10
     r = separation_metrics(refs, ests, backend="mir_eval")
-    assert isinstance(r, Skipped) and r.skipped
-    assert ("reference 2" if which == "refs" else "estimate 2") in r.reason
+    assert r.failures == 2 and all("reference 2 is silent" in f for f in r.failed)
+    assert r.mean()["sdr"] == FAILURE_DB
+
+
+def test_si_sdr_is_scale_invariant_and_matches_its_definition():
+    refs, ests = _tones()
+    v = si_sdr(refs, ests)
+    np.testing.assert_allclose(si_sdr(refs, 3.0 * ests), v, atol=1e-9)
+    s, e = refs[0] - refs[0].mean(), ests[0] - ests[0].mean()
+    target = (e @ s) / (s @ s) * s
+    assert v[0] == pytest.approx(10 * np.log10((target @ target) / ((e - target) @ (e - target))))
+    assert separation_metrics(refs, ests).si_sdr == pytest.approx(tuple(v))
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_values():
+    rng = np.random.default_rng(0)
+    small, large = mean_ci(rng.normal(5, 3, 30)), mean_ci(rng.normal(5, 3, 600))
+    for c in (small, large):
+        assert c["lo"] < c["mean"] < c["hi"]
+    assert (large["hi"] - large["lo"]) < 0.5 * (small["hi"] - small["lo"])
+    assert 4.3 < large["lo"] and large["hi"] < 5.7
+    assert mean_ci([]) == {"mean": None, "lo": None, "hi": None}
 
 
 @pytest.mark.parametrize("backend", ["fast", "mir_eval"])
@@ -112,7 +144,7 @@ def test_perfect_estimate_is_clipped_and_finite(backend):
 def test_quiet_but_not_silent_is_scored():
     refs, ests = _tones()
     ests[1] *= 1e-6  # sum |x| ~ 2e-3 > 1e-5
-    assert isinstance(separation_metrics(refs, ests), Scores)
+    assert separation_metrics(refs, ests).failures == 0
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -130,33 +162,38 @@ def test_bad_input_is_named(bad, match):
         separation_metrics(**args)
 
 
-def _scores(sdr, sdr_mix):
+def _scores(sdr, sdr_mix, failed=()):
     return Scores(sdr=sdr, sir=tuple(x + 10 for x in sdr), sar=tuple(x + 1 for x in sdr),
-                  sdr_mix=sdr_mix)
+                  si_sdr=tuple(x - 1 for x in sdr), sdr_mix=sdr_mix, failed=failed)
 
 
 @pytest.fixture
 def summary():
+    failed = _scores((FAILURE_DB, FAILURE_DB), (3.0, 3.0), ("reference 1 is silent",) * 2)
     return aggregate([
         Record("a", ("violin", "flute"), _scores((10.0, 4.0), (1.0, -1.0))),
         Record("b", ("violin", "violin"), _scores((2.0, 6.0), (0.0, 0.0))),
         Record("c", ("flute", "tuba"), _scores((1.0, 3.0), (2.0, 2.0))),
-        Record("d", ("tuba", "cello"), Skipped("reference 1 is silent")),
+        Record("d", ("tuba", "cello"), {"model": failed, "ibm": _scores((9.0, 9.0), (3.0, 3.0))}),
     ])
 
 
-def test_aggregate_counts(summary):
-    assert (summary["n_mixtures"], summary["n_scored"], summary["n_skipped"]) == (4, 3, 1)
-    assert summary["per_class"]["cello"] == {**summary["per_class"]["cello"],
-                                             "n_sources": 0, "n_skipped": 1,
-                                             "sdr": {"mean": None, "median": None}}
+def test_aggregate_counts_failures_and_drops_nothing(summary):
+    assert summary["n_mixtures"] == 4 and summary["failures"] == {"model": 2, "ibm": 0}
+    assert summary["per_class"]["cello"]["n_sources"] == 1
+    assert summary["per_class"]["cello"]["failures"] == 1
+    assert summary["per_class"]["cello"]["sdr"]["mean"] == FAILURE_DB
 
 
 def test_aggregate_overall(summary):
-    # per-mixture source means: sdr 7, 4, 2; sdr_mix 0, 0, 2
-    assert summary["overall"]["sdr"] == {"mean": pytest.approx(13 / 3), "median": 4.0}
-    assert summary["overall"]["sir"]["median"] == 14.0
-    assert summary["overall"]["sdr_mix"] == {"mean": pytest.approx(2 / 3), "median": 0.0}
+    # per-mixture source means: sdr 7, 4, 2, 0 (failure); sdr_mix 0, 0, 2, 3
+    sdr = summary["overall"]["model"]["sdr"]
+    assert (sdr["mean"], sdr["median"]) == (pytest.approx(13 / 4), 3.0)
+    assert sdr["lo"] <= sdr["mean"] <= sdr["hi"]
+    assert summary["overall"]["model"]["sir"]["median"] == 13.0
+    assert summary["overall"]["model"]["sdr_mix"]["mean"] == pytest.approx(5 / 4)
+    assert summary["improvement"]["mean"] == pytest.approx(13 / 4 - 5 / 4)
+    assert summary["overall"]["ibm"]["sdr"]["mean"] == 9.0
 
 
 def test_aggregate_per_class(summary):
@@ -164,8 +201,9 @@ def test_aggregate_per_class(summary):
     assert violin["n_sources"] == 3 and violin["sdr"] == {"mean": 6.0, "median": 6.0}
     flute = summary["per_class"]["flute"]  # sources 4, 1
     assert flute["sdr"] == {"mean": 2.5, "median": 2.5}
-    assert summary["per_class"]["tuba"] == {**summary["per_class"]["tuba"],
-                                            "n_sources": 1, "n_skipped": 1}
+    tuba = summary["per_class"]["tuba"]    # sources 3 and a failure
+    assert (tuba["n_sources"], tuba["failures"], tuba["sdr"]["mean"]) == (2, 1, 1.5)
+    assert tuba["ibm_sdr"]["mean"] == 9.0
 
 
 def test_aggregate_is_json(summary):
@@ -181,8 +219,7 @@ def test_results_to_dict_are_json():
     refs, ests = _tones()
     d = separation_metrics(refs, ests).to_dict()
     assert json.loads(json.dumps(d)) == d and len(d["sources"]["sdr"]) == 2
-    assert d["sdr"] == pytest.approx(np.mean(d["sources"]["sdr"]))
-    assert Skipped("why").to_dict() == {"skipped": True, "reason": "why"}
+    assert d["sdr"] == pytest.approx(np.mean(d["sources"]["sdr"])) and d["failures"] == 0
 
 
 def test_bench_eval_reports_both_backends():
@@ -194,6 +231,6 @@ def test_bench_eval_reports_both_backends():
                                           "--json", "--no-separation"])
     assert out.exit_code == 0, out.output
     figures = json.loads(out.output)
-    assert figures["data"] == "generated" and figures["skipped"] == 0
+    assert figures["data"] == "generated" and figures["failures"] == 0
     assert figures["eval_fast_s_per_mixture"] > 0 and figures["eval_mir_eval_s_per_mixture"] > 0
     assert figures["backends_max_diff_db"] < AGREEMENT_DB
