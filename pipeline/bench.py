@@ -1,4 +1,4 @@
-"""``tribert bench {data,pose,model,train,eval}``: benchmarks that print their figures (and one
+"""``tribert bench {data,pose,model,train,eval,separate}``: benchmarks that print their figures (and one
 JSON object with ``--json``). Speed and memory targets live here, never in timed tests."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ BENCHES = {
     "model": "model.bench:bench_model",
     "train": "model.bench_train:bench_train",
     "eval": "pipeline.bench_eval:bench_eval",
+    "separate": "pipeline.bench_separate:bench_separate",
 }
 
 
