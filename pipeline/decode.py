@@ -378,6 +378,9 @@ def assemble(videos, work_dir, out_dir, p: DecodeParams, phash: str) -> list[str
     m = p.max_clips_per_shard
     sizes = [min(m, total - i) for i in range(0, total, m)]
     attrs = shards.file_attrs(p, phash)
+    # one video_id width for every shard, wide enough for the longest ID (none is ever cut)
+    id_len = shards.encode_ids([row.video_id for row, _ in videos]).dtype.itemsize \
+        if videos else shards.ID_LEN
 
     def rows():
         for row, _ in videos:
@@ -388,7 +391,7 @@ def assemble(videos, work_dir, out_dir, p: DecodeParams, phash: str) -> list[str
     for index, n in enumerate(sizes):
         name = shards.shard_name(index)
         with shards.ShardWriter(Path(out_dir) / name, n, {**attrs, "shard_index": index},
-                                p.compression, p.gzip_level) as w:
+                                p.compression, p.gzip_level, id_len) as w:
             for r in range(n):
                 w.write(r, next(stream))
         names.append(name)

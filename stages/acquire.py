@@ -56,8 +56,9 @@ def _prune(out: Path, keep_ids: set[str]) -> None:
         if not d.is_dir():
             continue
         for f in d.iterdir():
-            vid = f.name[:11]
-            if vid not in keep_ids:
+            # <id>.mp4, <id>.json, stems <id>-<k>.wav; IDs have any length (not YouTube's 11)
+            vid = f.stem.rsplit("-", 1)[0] if sub == "stems" else f.stem
+            if vid not in keep_ids and not f.name.startswith(atomic.TMP_MARK):
                 f.unlink()
 
 
