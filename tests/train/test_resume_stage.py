@@ -109,3 +109,25 @@ def test_finished_train_stage_run_again_is_a_no_op(uninterrupted):
     model = uninterrupted / "models" / "tribert.pt"
     _run(uninterrupted, "dvc", "repro", "--force", "train")
     assert model.read_bytes() == before[model][0]
+
+
+def test_a_params_typo_costs_no_training(uninterrupted):
+    """Issue 12 item 3: DVC removes the stage's outputs (cache: false ones cannot be restored)
+    before the stage reports a typo in params.yaml. The stage fails in one line; once the typo
+    is fixed, `dvc repro` rebuilds every output from the persistent last.pt without training."""
+    root = uninterrupted
+    outs = [root / "models" / "tribert.pt", root / "dvclive" / "metrics.json",
+            root / "results" / "train" / "loss.png"]
+    before = {p: p.read_bytes() for p in outs}
+    good = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(good.replace("grad_clip:", "grad_clipp:"))
+    proc = _run(root, "dvc", "repro", "--force", "train", check=False)
+    assert proc.returncode != 0
+    assert "train.grad_clipp: unknown key" in proc.stderr and "Traceback" not in proc.stderr
+    assert not any(p.exists() for p in outs)          # what DVC does before running the stage
+    (root / "params.yaml").write_text(good)
+    proc = _run(root, "dvc", "repro", "train")
+    assert "nothing to train" in proc.stdout
+    assert {p: p.read_bytes() for p in outs if p.suffix != ".png"} == \
+        {p: b for p, b in before.items() if p.suffix != ".png"}
+    assert outs[2].stat().st_size > 1000
