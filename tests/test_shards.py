@@ -10,6 +10,7 @@ from pipeline import decode, manifest, shards
 from pipeline.classes import CLASSES
 from pipeline.decode import DecodeParams
 from pipeline.spectrogram import warped_magnitude
+from support import split_violations
 from test_decode import make_video, write_manifest
 
 torch.set_num_threads(1)
@@ -116,7 +117,7 @@ def test_decoded_rows_carry_ids_labels_and_times(decoded):
 def test_video_ids_of_any_length_round_trip_through_decode(tmp_path):
     """Item 4 of issue 12: IDs were stored as S11, so GOODCONTROL_LONGER became GOODCONTROL and
     merged with the video of that name (in another split)."""
-    vids = {"a": make_video(tmp_path / "a.mp4", seconds=7, freq=330),
+    vids = {"a": make_video(tmp_path / "a.mp4", seconds=10, freq=330),   # two clips
             "b": make_video(tmp_path / "b.mp4", seconds=7, freq=880),
             "c": make_video(tmp_path / "c.mp4", seconds=7, freq=440)}
     ids = {"a": "GOODCONTROL", "b": "GOODCONTROL_LONGER", "c": "vidéo-ü"}
@@ -130,8 +131,16 @@ def test_video_ids_of_any_length_round_trip_through_decode(tmp_path):
     assert sorted(set(idx["video_id"])) == sorted(ids.values())
     by_id = {v: k for k, v in ids.items()}
     assert all(split[by_id[v]] == s for v, s in zip(idx["video_id"], idx["split"]))
+    assert split_violations(tmp_path / "manifest.csv", tmp_path / "clips") == []
     with h5py.File(path, "r") as f:
         assert f["video_id"].dtype.itemsize == len("GOODCONTROL_LONGER")
+        f_ids = f["video_id"][()]
+    # the check can fail: one row of GOODCONTROL moved to another split
+    with h5py.File(path, "r+") as f:
+        row = int(np.flatnonzero(f_ids == b"GOODCONTROL")[0])
+        f["split"][row] = b"test"
+    assert split_violations(tmp_path / "manifest.csv", tmp_path / "clips") == [
+        "GOODCONTROL is in splits ['test', 'train']"]
     from pipeline.inspect import check_shard
     assert check_shard(path) == []
 
