@@ -24,12 +24,20 @@ Guarantees:
   data order (seed, epoch, steps done in the epoch). A run that finds an unfinished ``last.pt``
   of the same configuration resumes from it and ends with the same weights as an uninterrupted
   run (data loading with ``workers: 0``; with workers the data order is still exact).
-- The best model is chosen on the validation SDR (never on test) and saved as a model package.
+- The best model is chosen on the validation SDR (never on test). Its package travels inside
+  every ``last.pt`` (an interruption cannot lose it, though DVC deletes the model file before
+  re-running the stage) and is written as the model file when the run finishes.
+- A finished run of the same configuration is a no-op: ``last.pt`` and the outputs that exist
+  stay untouched; the model file, dvclive files and plots are rebuilt from ``last.pt`` when
+  missing.
+- ``TRIBERT_KILL_AT_STEP=N`` (tests) SIGKILLs the process once step N and its checkpoint, if
+  any, are done (:mod:`pipeline.faults`).
 - A NaN or infinite loss on any rank stops all ranks with :class:`NonFiniteLoss`; nothing is
   saved after it, so ``last.pt`` stays the last good state.
 """
 from __future__ import annotations
 
+import io
 import math
 import random
 import time
@@ -45,6 +53,7 @@ from tqdm import tqdm
 from model import distrib
 from model.distrib import World
 from pipeline import atomic
+from pipeline.faults import kill_point
 
 STATE_FORMAT = "tribert-train-state/1"
 
@@ -123,6 +132,25 @@ def seed_everything(seed: int, rank: int) -> None:
     torch.manual_seed(s)
 
 
+def _save(obj, path: Path) -> None:
+    """torch.save atomically, with the same bytes for the same object (saved through a buffer:
+    a file's zip records would carry its temporary name)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic.write_bytes(path, buf.getvalue())
+
+
+def _detached(obj):
+    """A copy of a package whose tensors no longer share memory with the live model."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _detached(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_detached(v) for v in obj)
+    return obj
+
+
 def _gather(obj, world: World) -> list:
     if world.world_size == 1:
         return [obj]
@@ -185,6 +213,8 @@ class Solver:
                                         settings["warmup_steps"], self.total_steps)
         self.amp = settings["amp"] == "auto" and world.device.type == "cuda"
         self.state = State()
+        self.best: Optional[dict] = None   # the best epoch's model package (kept in last.pt)
+        self.finished = False              # try_resume found a finished run of this config
         self.timing = {"data": 0.0, "step": 0.0, "steps": 0}
 
     # ---- checkpoints -----------------------------------------------------------------------
@@ -200,7 +230,7 @@ class Solver:
             "data_order": {"seed": self.settings["seed"], "epoch": s.epoch,
                            "step_in_epoch": s.step_in_epoch},
             "epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step,
-            "best_sdr": s.best_sdr, "best_epoch": s.best_epoch,
+            "best_sdr": s.best_sdr, "best_epoch": s.best_epoch, "best": self.best,
             "history": s.history, "step_losses": s.step_losses,
             "done": s.epoch >= self.settings["epochs"],
         }
@@ -213,8 +243,7 @@ class Solver:
                                     f" {self.paths.last} keeps the last good state")
         state = self._state_dict()
         if self.world.is_master:
-            with atomic.atomic_path(self.paths.last) as tmp:
-                torch.save(state, tmp)
+            _save(state, self.paths.last)
 
     def try_resume(self) -> bool:
         """Load ``last.pt`` if it is an unfinished run of this configuration."""
@@ -225,9 +254,10 @@ class Solver:
         if ck.get("format") != STATE_FORMAT or ck.get("fingerprint") != self.fingerprint:
             self.log(f"train: {path} is from another configuration; starting afresh")
             return False
-        if ck["done"]:
-            self.log(f"train: {path} is a finished run; starting afresh")
-            return False
+        self.best = ck.get("best")
+        if self.best is None and ck["best_epoch"] > 0 and self.paths.best.exists():
+            # a last.pt from before the best package travelled in it
+            self.best = torch.load(self.paths.best, map_location="cpu", weights_only=True)
         self.task.load_package(self.model, ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
@@ -238,6 +268,11 @@ class Solver:
                      f"{self.world.world_size}: RNG streams restart (data order is kept)")
         self.state = State(ck["epoch"], ck["step_in_epoch"], ck["global_step"], ck["best_sdr"],
                            ck["best_epoch"], list(ck["history"]), list(ck["step_losses"]))
+        if ck["done"]:
+            self.finished = True
+            self.log(f"train: {path} holds a finished run of this configuration; nothing to "
+                     f"train (outputs that are missing are rebuilt from it)")
+            return True
         self.log(f"train: resumed from {path} at epoch {self.state.epoch + 1}, "
                  f"step {self.state.global_step}")
         return True
@@ -302,8 +337,10 @@ class Solver:
             s.step_losses.append(loss)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
-            if every and s.global_step % every == 0 and s.step_in_epoch < self.steps_per_epoch:
-                self.save()
+            if s.step_in_epoch < self.steps_per_epoch:
+                if every and s.global_step % every == 0:
+                    self.save()
+                kill_point("STEP", s.global_step)   # the epoch's last step: after its save
         bar.close()
         means = distrib.average({k: v / max(n, 1) for k, v in sums.items()}, self.world)
         return means, s.step_in_epoch >= self.steps_per_epoch
@@ -326,6 +363,9 @@ class Solver:
         ``max_steps`` optimisation steps of this call (time-boxed runs and tests). Only rank 0
         validates, logs and saves."""
         resumed = self.try_resume()
+        if self.finished:
+            self._restore_outputs()
+            return self.state
         live = self._open_live(resumed)
         s = self.state
         while s.epoch < self.settings["epochs"]:
@@ -347,8 +387,7 @@ class Solver:
                 record.update({f"val/{k}": v for k, v in val.items()})
                 if val["sdr"] > s.best_sdr:
                     s.best_sdr, s.best_epoch = float(val["sdr"]), s.epoch + 1
-                    with atomic.atomic_path(self.paths.best) as tmp:
-                        torch.save(self.task.package(self.model), tmp)
+                    self.best = _detached(self.task.package(self.model))
             record["seconds"] = time.perf_counter() - started
             s.history.append(record)
             s.epoch += 1
@@ -357,9 +396,36 @@ class Solver:
             self.save()
             if self.world.is_master:
                 self._log_epoch(live, record)
+            kill_point("STEP", s.global_step)
         if live is not None:
             live.end()
+        if s.epoch >= self.settings["epochs"]:
+            self._write_model()
         return s
+
+    def _write_model(self) -> None:
+        """The model file of a finished run: the best epoch's package (rank 0)."""
+        if not self.world.is_master:
+            return
+        pkg = self.best
+        if pkg is None:
+            self.log("train: no finite val SDR; the model file holds the last weights")
+            pkg = self.task.package(self.model)
+        _save(pkg, self.paths.best)
+
+    def _restore_outputs(self) -> None:
+        """A finished run: rebuild from last.pt whatever output is missing (DVC removes the
+        stage's non-persistent outputs before running it); touch nothing that exists."""
+        if not self.world.is_master:
+            return
+        if not self.paths.best.exists():
+            self._write_model()
+        if not (self.paths.live / "metrics.json").exists():
+            self._open_live(True).end()
+        if not any(self.paths.plots.glob("*.png")):
+            from model import train_plots
+
+            train_plots.write_all(self.paths.plots, self.state.history, self.state.step_losses)
 
     # ---- logging ---------------------------------------------------------------------------
 

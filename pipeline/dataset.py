@@ -122,7 +122,8 @@ class ClipDataset(Dataset):
         except OSError as e:
             raise FileNotFoundError(f"{path}: cannot open the row-aligned shard: {e}") from None
         with f:
-            if "video_id" in f and not np.array_equal(f["video_id"][()].astype(str), video_ids):
+            if "video_id" in f and not np.array_equal(shards.decode_ids(f["video_id"][()]),
+                                                   video_ids):
                 raise ValueError(f"{path}: video_id rows differ from the clip shard's")
             if fields is None:
                 fields = tuple(k for k, v in f.items() if isinstance(v, h5py.Dataset)

@@ -35,6 +35,7 @@ import numpy as np
 from pipeline import atomic, manifest
 from pipeline.classes import multi_hot
 from pipeline.executor import Failure, map_videos
+from pipeline.faults import kill_point
 from pipeline.params import ExecutorParams, ParamsError, params_hash, rng
 
 # Audio constants of pipeline.spectrogram, repeated here because loading params.yaml imports this
@@ -75,6 +76,10 @@ class DecodeParams:
     @property
     def clip_seconds(self) -> float:
         return self.clip_samples / self.sample_rate
+
+
+class NothingDecoded(RuntimeError):
+    """No video of the manifest gave a clip; the output directory was not touched."""
 
 
 class Skip(Exception):
@@ -378,6 +383,9 @@ def assemble(videos, work_dir, out_dir, p: DecodeParams, phash: str) -> list[str
     m = p.max_clips_per_shard
     sizes = [min(m, total - i) for i in range(0, total, m)]
     attrs = shards.file_attrs(p, phash)
+    # one video_id width for every shard, wide enough for the longest ID (none is ever cut)
+    id_len = shards.encode_ids([row.video_id for row, _ in videos]).dtype.itemsize \
+        if videos else shards.ID_LEN
 
     def rows():
         for row, _ in videos:
@@ -388,7 +396,7 @@ def assemble(videos, work_dir, out_dir, p: DecodeParams, phash: str) -> list[str
     for index, n in enumerate(sizes):
         name = shards.shard_name(index)
         with shards.ShardWriter(Path(out_dir) / name, n, {**attrs, "shard_index": index},
-                                p.compression, p.gzip_level) as w:
+                                p.compression, p.gzip_level, id_len) as w:
             for r in range(n):
                 w.write(r, next(stream))
         names.append(name)
@@ -416,12 +424,14 @@ def decode_all(jobs: list[Job], p: DecodeParams, ex: ExecutorParams,
                progress: bool = True) -> dict[str, dict]:
     """Decode every job into its work item through the executor; video ID -> record."""
     records = {}
-    for out in map_videos(partial(decode_item, p=p), jobs, backend=ex.backend, jobs=ex.jobs,
-                          ray_address=ex.ray_address, desc="decode", progress=progress):
+    for n, out in enumerate(map_videos(partial(decode_item, p=p), jobs, backend=ex.backend,
+                                       jobs=ex.jobs, ray_address=ex.ray_address, desc="decode",
+                                       progress=progress), start=1):
         if isinstance(out, Failure):
             records[out.item.video_id] = {"status": "failed", "reason": out.error}
         else:
             records[out["video_id"]] = out
+        kill_point("VIDEO", n)   # tests: TRIBERT_KILL_AT_VIDEO=N dies after the N-th item
     return records
 
 
@@ -472,6 +482,13 @@ def run(manifest_path, out_dir, p: DecodeParams, executor=None, progress: bool =
     records.update(decode_all(jobs, p, executor or ExecutorParams(), progress))
     ok = [(rows[v], records[v]["clips"]) for v in sorted(records)
           if records[v]["status"] == "ok"]
+    if not ok:  # keep the shards of an earlier run: nothing is deleted for nothing
+        reasons = Counter(rec.get("reason", "").split(":")[0] or rec["status"]
+                          for rec in records.values())
+        raise NothingDecoded(
+            f"{manifest_path}: none of {len(rows)} videos gave a clip ("
+            + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + f"); {out_dir} was "
+            "left as it was")
     names = assemble(ok, work, out_dir, p, phash)
     for stale in shards.list_shards(out_dir):
         if stale.name not in names:

@@ -296,6 +296,18 @@ def download_one(entry, root: str | Path, params, downloader: Downloader | None 
     return row.with_(status=outcome.status, reason=outcome.reason)
 
 
+def check_entries(entries) -> list[str]:
+    """The entries' IDs; ValueError for a malformed or repeated one."""
+    ids = [e.video_id for e in entries]
+    bad = [i for i in ids if not ID_RE.fullmatch(i)]
+    if bad:  # an ID becomes a file name: never let "../x" or an option-like string through
+        raise ValueError(f"malformed video ID {bad[0]!r} (expected 11 characters of [A-Za-z0-9_-])")
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ValueError(f"video ID {dup!r} is listed twice; each ID is downloaded once")
+    return ids
+
+
 def download_all(entries, root: str | Path, params, downloader: Downloader | None = None,
                  **executor) -> list[Row]:
     """Download every entry with :func:`pipeline.executor.map_videos` (``executor`` holds its
@@ -304,13 +316,7 @@ def download_all(entries, root: str | Path, params, downloader: Downloader | Non
     for every input ID. Raises :class:`Unreachable` at once when the real downloader has no
     route to YouTube."""
     entries = list(entries)
-    ids = [e.video_id for e in entries]
-    bad = [i for i in ids if not ID_RE.fullmatch(i)]
-    if bad:  # an ID becomes a file name: never let "../x" or an option-like string through
-        raise ValueError(f"malformed video ID {bad[0]!r} (expected 11 characters of [A-Za-z0-9_-])")
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise ValueError(f"video ID {dup!r} is listed twice; each ID is downloaded once")
+    ids = check_entries(entries)
     atomic.clean_temporaries(Path(root) / "videos")
     if downloader is None:   # the real yt-dlp path (an injected downloader needs no network)
         check_reachable(*YOUTUBE, timeout=params.timeout)

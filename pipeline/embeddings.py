@@ -9,7 +9,7 @@ retrieval and probe stages:
 ===================  ==========  =======  ==================================================
 dataset              shape       dtype    meaning
 ===================  ==========  =======  ==================================================
-video_id             (n,)        S11      YouTube-style video ID
+video_id             (n,)        S<w>     video ID, UTF-8 (w >= 11: the longest ID's bytes)
 clip                 (n,)        int64    row index in ``ClipDataset(clips, split)`` order
 label                (n, 21)     uint8    multi-hot over pipeline.classes.CLASSES
 kind                 (n,)        S4       solo | duet
@@ -155,7 +155,8 @@ def write_split(out_path: str | Path, ds: MixDataset, model: torch.nn.Module,
     dims = {s: model.sos[s].shape[0] for s in STREAMS}
     order = np.arange(n)
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
-        _create(f, "video_id", (n,), "S11", np.asarray(ds.video_id, dtype="S11"))
+        ids = shards.encode_ids(ds.video_id, f"{out_path}: ")  # as wide as the longest ID
+        _create(f, "video_id", (n,), ids.dtype, ids)
         _create(f, "clip", (n,), np.int64, order.astype(np.int64))
         _create(f, "label", (n, ds.label.shape[1]), np.uint8, ds.label.astype(np.uint8))
         _create(f, "kind", (n,), "S4", clip_kinds(ds))

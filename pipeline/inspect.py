@@ -2,7 +2,8 @@
 
 The summary lists clips per class and split, durations, dataset shapes and dtypes and the file
 attributes. The integrity check reads every row of every dataset and exits non-zero when a shard
-is unreadable or truncated, lacks a dataset or attribute, has mismatched row counts or wrong
+is unreadable or truncated, fails a chunk's fletcher32 checksum (damaged bytes, also inside
+compressed frames), lacks a dataset or attribute, has mismatched row counts or wrong
 shapes/dtypes, or holds NaN, out-of-range or silent audio. ``--render INDEX --out FILE.png`` draws
 the clip's frames and its log-frequency spectrogram; with ``--pose DIR`` (row-aligned pose
 shards holding ``keypoints`` (N, F, P, 68, 3) in frame pixels) the keypoints are drawn on the
@@ -77,7 +78,10 @@ def check_shard(path: str | Path) -> list[str]:
         if problems:
             return problems
         n, fpc, size = (int(f.attrs[k]) for k in ("n_clips", "frames_per_clip", "frame_size"))
-        for name, (shape, dtype) in shards.schema(n, fpc, size).items():
+        ids = f.get("video_id")
+        id_len = ids.dtype.itemsize if isinstance(ids, h5py.Dataset) and ids.dtype.kind == "S" \
+            else shards.ID_LEN  # any width holds whole IDs (older shards: 11)
+        for name, (shape, dtype) in shards.schema(n, fpc, size, id_len).items():
             if name not in f:
                 problems.append(f"dataset {name} missing")
             elif f[name].shape != shape:
@@ -87,6 +91,13 @@ def check_shard(path: str | Path) -> list[str]:
             else:
                 problems += _check_rows(name, f[name])
         return problems
+
+
+def unchecked(path: str | Path) -> list[str]:
+    """Datasets of a shard without a checksum (written before the fletcher32 filter): damage to
+    their compressed chunks may decompress to wrong values without an error."""
+    with h5py.File(path, "r") as f:
+        return [k for k, ds in f.items() if isinstance(ds, h5py.Dataset) and not ds.fletcher32]
 
 
 def summarise(paths) -> str:
@@ -181,6 +192,11 @@ def inspect_cmd(paths, render_index, out, pose_dir):
             click.echo(f"{path}: DAMAGED", err=True)
             for p in problems:
                 click.echo(f"  {p}", err=True)
+    for path in sound:
+        old = unchecked(path)
+        if old:
+            click.echo(f"{path}: no checksums on {', '.join(old)} (written before they were "
+                       "added; re-run decode to add them)", err=True)
     if sound:
         click.echo(summarise(sound))
     if render_index is not None:

@@ -34,6 +34,12 @@ class Row:
     duration: float = 0.0
 
     def __post_init__(self):
+        vid = self.video_id
+        if not vid or vid != vid.strip() or any(c in vid for c in "\0/\\") \
+                or not vid.isprintable():
+            # the ID names files (videos/<id>.mp4) and shard rows: it must round-trip exactly
+            raise ValueError(f"video ID {vid!r} is empty, has surrounding spaces, a path "
+                             "separator or an unprintable character")
         if self.status not in STATUSES:
             raise ValueError(f"{self.video_id}: status {self.status!r} not in {STATUSES}")
         if self.split and self.split not in SPLITS:

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ def _coerce(value, tp, key: str, meta: dict):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamsError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
         value = float(value)
+        if not math.isfinite(value):  # .nan compares false with every bound: refuse it here
+            raise ParamsError(f"{key}: expected a finite number, got {value!r}")
         _check_range(value, key, meta)
         return value
     if tp is str:
@@ -297,6 +300,28 @@ class Params:
         return self.sections[name]
 
 
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def _refuse_duplicates(node, prefix: str) -> None:
+    """A key given twice in one mapping (YAML keeps the last silently) is an error naming the
+    dotted key and both lines."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            dotted = f"{prefix}.{key}" if prefix else key
+            if key in seen:
+                raise ParamsError(f"{dotted}: duplicate key (lines {seen[key] + 1} and "
+                                  f"{key_node.start_mark.line + 1}); YAML would keep the last")
+            seen[key] = key_node.start_mark.line
+            _refuse_duplicates(value_node, dotted)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicates(item, f"{prefix}[{i}]")
+
+
 def load_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> Params:
     """Load and validate every section of ``path``.
 
@@ -305,13 +330,26 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as e:
         raise ParamsError(f"{path}: cannot read params file: {e.strerror}") from None
     try:
-        raw = yaml.safe_load(text) or {}
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ParamsError(f"{path}: not UTF-8 text (line {line}, byte {e.start} is "
+                          f"{data[e.start]:#04x})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _refuse_duplicates(node, "")
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: not valid YAML: {e}") from None
+        raise ParamsError(f"{path}: not valid YAML: {_one_line(e)}") from None
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
+    if raw is None:
+        raise ParamsError(f"{path}: empty params file (no sections); every stage needs one")
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     for key, value in (overrides or {}).items():

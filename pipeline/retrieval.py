@@ -154,7 +154,7 @@ def load_embeddings(path: str | Path) -> Embeddings:
                                               f"{k}/pose has {x.shape[1]}")
                     x = x * valid[:, :, None]
                 features[(k, m)] = x.reshape(n, -1)
-    return Embeddings(str(path), video_id.astype(str), clip, features)
+    return Embeddings(str(path), np.char.decode(video_id, "utf-8"), clip, features)
 
 
 def load_splits(directory: str | Path) -> dict[str, Embeddings]:

@@ -8,18 +8,23 @@ Two sources end in one layout (README, "Data layout"):
 The output is persistent across runs (``persist: true`` in dvc.yaml) so that an interrupted
 run, repeated, resumes instead of starting over; the stage itself removes what the current
 params no longer ask for, and starts afresh when the params that shape the videos change.
+Every input (params, ID lists, split lists, the IDs themselves, YouTube's reachability) is read
+and validated before anything under ``data/raw`` is removed. ``TRIBERT_KILL_AT_VIDEO=N`` (tests)
+SIGKILLs the stage after its N-th finished video.
 """
 from __future__ import annotations
 
 import functools
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from pipeline import atomic, manifest
 from pipeline.executor import Failure, map_videos
+from pipeline.faults import kill_point
 from pipeline.params import ParamsError, load_params, params_hash, to_dict
 
 STATE = ".acquire-state.json"
@@ -56,50 +61,74 @@ def _prune(out: Path, keep_ids: set[str]) -> None:
         if not d.is_dir():
             continue
         for f in d.iterdir():
-            vid = f.name[:11]
-            if vid not in keep_ids:
+            # <id>.mp4, <id>.json, stems <id>-<k>.wav; IDs have any length (not YouTube's 11)
+            vid = f.stem.rsplit("-", 1)[0] if sub == "stems" else f.stem
+            if vid not in keep_ids and not f.name.startswith(atomic.TMP_MARK):
                 f.unlink()
 
 
-def acquire_synthetic(p, out: Path, ex) -> list[manifest.Row]:
+@dataclass
+class Plan:
+    """Everything acquire will do, computed and validated before anything on disk changes."""
+
+    ids: set[str]                 # the videos the params ask for
+    list_files: dict[str, dict]   # lists/<name> -> content
+    split_of: dict[str, str]      # video ID -> split
+    items: list                   # synthetic specs or list entries
+
+
+def plan_synthetic(p) -> Plan:
     from pipeline import splits, synth
 
     specs = synth.plan(p.data.synthetic, p.data.seed)
-    _prune(out, {s.video_id for s in specs})
-    split_of = splits.assign_splits(specs, p.data.split)
-    for name, obj in synth.id_lists(specs).items():
-        atomic.write_json(out / "lists" / name, obj)
-    render = functools.partial(synth.render, root=out, params=p.data.synthetic)
-    by_id = {s.video_id: s for s in specs}
-    rows = []
-    for res in map_videos(render, specs, backend=ex.backend, jobs=ex.jobs,
-                          ray_address=ex.ray_address, desc="render"):
-        if isinstance(res, Failure):
-            spec = res.item
-            rows.append(manifest.Row(spec.video_id, tuple(spec.classes), spec.kind, "synthetic",
-                                     split_of[spec.video_id], "failed", res.error))
-            click.echo(f"acquire: {spec.video_id}: {res.error}", err=True)
-            continue
-        spec = by_id[res["video_id"]]
-        rows.append(manifest.Row(spec.video_id, tuple(spec.classes), spec.kind, "synthetic",
-                                 split_of[spec.video_id], "ok", "", res["video"],
-                                 res["annotations"], float(res["duration"])))
-    return rows
+    return Plan({s.video_id for s in specs}, synth.id_lists(specs),
+                splits.assign_splits(specs, p.data.split), specs)
 
 
-def acquire_youtube(p, out: Path, ex) -> list[manifest.Row]:
+def plan_youtube(p) -> Plan:
+    """Read and validate the ID lists (and the official split lists), check the IDs and that
+    YouTube can be reached: all of it fails before data/raw is touched."""
     from pipeline import download, lists, splits
 
     d = p.data.download
     entries = lists.load_lists(p.data.source, d.lists, duets=d.duets,
                                limit_per_class=d.limit_per_class, timeout=d.timeout)
-    _prune(out, {e.video_id for e in entries})
-    for name, obj in lists.as_list_files(entries, p.data.source).items():
-        atomic.write_json(out / "lists" / name, obj)
+    download.check_entries(entries)
     split_of = splits.assign_splits(entries, p.data.split)
-    rows = download.download_all(entries, out, d, backend=ex.backend, jobs=ex.jobs,
-                                 ray_address=ex.ray_address)
-    return [r.with_(split=split_of[r.video_id]) for r in rows]
+    download.check_reachable(*download.YOUTUBE, timeout=d.timeout)
+    return Plan({e.video_id for e in entries}, lists.as_list_files(entries, p.data.source),
+                split_of, entries)
+
+
+def acquire_synthetic(p, plan: Plan, out: Path, ex) -> list[manifest.Row]:
+    from pipeline import synth
+
+    render = functools.partial(synth.render, root=out, params=p.data.synthetic)
+    by_id = {s.video_id: s for s in plan.items}
+    split_of = plan.split_of
+    rows = []
+    for n, res in enumerate(map_videos(render, plan.items, backend=ex.backend, jobs=ex.jobs,
+                                       ray_address=ex.ray_address, desc="render"), start=1):
+        if isinstance(res, Failure):
+            spec = res.item
+            rows.append(manifest.Row(spec.video_id, tuple(spec.classes), spec.kind, "synthetic",
+                                     split_of[spec.video_id], "failed", res.error))
+            click.echo(f"acquire: {spec.video_id}: {res.error}", err=True)
+        else:
+            spec = by_id[res["video_id"]]
+            rows.append(manifest.Row(spec.video_id, tuple(spec.classes), spec.kind, "synthetic",
+                                     split_of[spec.video_id], "ok", "", res["video"],
+                                     res["annotations"], float(res["duration"])))
+        kill_point("VIDEO", n)
+    return rows
+
+
+def acquire_youtube(p, plan: Plan, out: Path, ex) -> list[manifest.Row]:
+    from pipeline import download
+
+    rows = download.download_all(plan.items, out, p.data.download, backend=ex.backend,
+                                 jobs=ex.jobs, ray_address=ex.ray_address)
+    return [r.with_(split=plan.split_of[r.video_id]) for r in rows]
 
 
 @click.command()
@@ -113,14 +142,22 @@ def main(params_path: str, out: str) -> None:
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
     out = Path(out)
+    # validate every input first (params above, ID lists and splits here); delete last
+    from pipeline.download import Unreachable
+    try:
+        plan = plan_synthetic(p) if p.data.source == "synthetic" else plan_youtube(p)
+    except (Unreachable, ValueError, OSError) as e:
+        raise click.ClickException(f"acquire: {e}; nothing under {out} was changed") from None
     _prepare(out, _fingerprint(p.data))
+    _prune(out, plan.ids)
+    for name, obj in plan.list_files.items():
+        atomic.write_json(out / "lists" / name, obj)
     ex = p.executor
     if p.data.source == "synthetic":
-        rows = acquire_synthetic(p, out, ex)
+        rows = acquire_synthetic(p, plan, out, ex)
     else:
-        from pipeline.download import Unreachable
         try:
-            rows = acquire_youtube(p, out, ex)
+            rows = acquire_youtube(p, plan, out, ex)
         except Unreachable as e:
             raise click.ClickException(f"acquire: {e}") from None
     manifest.write(out / "manifest.csv", rows)

@@ -37,7 +37,10 @@ def main(params_path, manifest, out, sets, progress):
         params = load_params(params_path, _overrides(sets))
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
-    summary = decode.run(manifest, out, params.decode, params.executor, progress=progress)
+    try:
+        summary = decode.run(manifest, out, params.decode, params.executor, progress=progress)
+    except decode.NothingDecoded as e:
+        raise click.ClickException(str(e)) from None
     click.echo(f"decode: {summary['decoded']} of {summary['manifest_rows']} videos -> "
                f"{sum(summary['clips'].values())} clips in {summary['shards']} shards "
                f"({summary['skipped']} skipped, {summary['failed']} failed)")

@@ -4,7 +4,9 @@ Reads ``data/clips`` (and the row-aligned pose features in ``data/pose``), train
 the ``model`` section with the ``train`` section's settings, and writes
 
 - ``models/tribert.pt``: the best model on the val SDR (a model package: constructor arguments
-  and weights; never chosen on test),
+  and weights; never chosen on test), written when the run finishes (until then the best
+  package travels in ``checkpoints/last.pt``; a finished run re-run is a no-op that rebuilds
+  only missing outputs),
 - ``checkpoints/last.pt``: the full training state, every epoch (and every
   ``train.checkpoint_every`` steps); the stage resumes from it after an interruption,
 - ``dvclive/``: metrics and plots per epoch; ``results/train/*.png``: the curves, offline.
@@ -21,7 +23,6 @@ import click
 import torch
 
 from model import distrib
-from model.checkpoint import save as save_model
 from model.build import build_model
 from model.solver import NonFiniteLoss, Paths, Solver
 from model.task import SeparationTask
@@ -66,10 +67,6 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
         if world.is_master and not finished:
             click.echo(f"train: stopped at step {state.global_step} (--max-steps); run again "
                        f"to resume from {paths.last}")
-        elif world.is_master and not paths.best.exists():
-            # no epoch was validated with a finite SDR: keep the last weights, say so
-            click.echo("train: no finite val SDR; the model file holds the last weights", err=True)
-            save_model(paths.best, solver.model)
         if world.is_master and state.history:
             last = state.history[-1]
             click.echo("train: " + json.dumps({k: round(v, 4) for k, v in last.items()

@@ -16,3 +16,27 @@ def require_tools(*names):
     missing = [n for n in names if shutil.which(n) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} on PATH (scripts/setup.sh installs them)")
+
+
+def split_violations(manifest_path, clip_dir) -> list[str]:
+    """Ways the clip shards break "a video lies whole in one split": an ID whose rows carry two
+    splits, a split other than the manifest's, or an ID the manifest lacks."""
+    from collections import defaultdict
+
+    from pipeline import manifest, shards
+
+    listed = {r.video_id: r.split for r in manifest.read(manifest_path)}
+    seen = defaultdict(set)
+    for path in shards.list_shards(clip_dir):
+        idx = shards.read_index(path, ("video_id", "split"))
+        for vid, split in zip(idx["video_id"], idx["split"]):
+            seen[vid].add(split)
+    out = []
+    for vid, splits in sorted(seen.items()):
+        if len(splits) > 1:
+            out.append(f"{vid} is in splits {sorted(splits)}")
+        elif vid not in listed:
+            out.append(f"{vid} is not in the manifest")
+        elif splits != {listed[vid]}:
+            out.append(f"{vid} is in {sorted(splits)[0]}, the manifest says {listed[vid]}")
+    return out

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,10 @@ TINY = {"executor": {"jobs": 1},
                                "duets": 1, "duration": 6.0}}}
 
 
-def _acquire(params: Path, out: Path) -> subprocess.Popen:
+def _acquire(params: Path, out: Path, **env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "stages.acquire", "--params", str(params),
                              "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env})
 
 
 @pytest.fixture
@@ -37,17 +36,14 @@ def params(tmp_path) -> Path:
 
 def test_killed_generation_resumes_without_redoing_finished_videos(params, tmp_path):
     out = tmp_path / "raw"
-    proc = _acquire(params, out)
-    deadline = time.time() + 120
-    # a video is finished once its keypoint JSON, the last file render writes, is in place
-    while time.time() < deadline and len(list((out / "annotations").glob("[!.]*.json"))) < 2:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # SIGKILL from inside the stage right after its 2nd finished video (no timer: issue 12)
+    proc = _acquire(params, out, TRIBERT_KILL_AT_VIDEO="2")
+    proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL
     finished = {f"{sub}/{p.stem}{ext}": (out / sub / f"{p.stem}{ext}").stat().st_mtime_ns
                 for p in (out / "annotations").glob("[!.]*.json")
                 for sub, ext in (("videos", ".mp4"), ("annotations", ".json"))}
-    assert 2 <= len(finished) // 2 < 7, "the kill should land mid-run"
+    assert len(finished) // 2 == 2
     assert not (out / "manifest.csv").exists()
 
     again = _acquire(params, out)
@@ -81,3 +77,29 @@ def test_changed_params_start_afresh_and_bad_params_fail_before_work(params, tmp
     log = bad.communicate(timeout=60)[0]
     assert bad.returncode != 0 and "data.synthetic.duets" in log
     assert not (tmp_path / "never").exists()
+
+
+def _snapshot(d: Path) -> dict:
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(d.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_bad_input_is_refused_before_anything_is_deleted(params, tmp_path):
+    """Issue 12 item 3: acquire removed data/raw (params changed) before it read the lists,
+    then failed on a malformed one."""
+    out = tmp_path / "raw"
+    assert _acquire(params, out).wait(timeout=300) == 0
+    before = _snapshot(out)
+    bad = tmp_path / "official_train.csv"
+    bad.write_bytes(b"\xff\xfe not a list")
+    cfg = yaml.safe_load(params.read_text())
+    cfg["data"]["seed"] = 5                 # new videos: the old ones would be removed
+    cfg["data"]["split"] = {"mode": "official", "official_train": str(bad),
+                            "official_test": str(bad)}
+    params.write_text(yaml.safe_dump(cfg))
+    proc = _acquire(params, out)
+    log = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 1, log
+    assert str(bad) in log and f"nothing under {out} was changed" in log
+    assert "Traceback" not in log
+    assert _snapshot(out) == before

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -161,16 +160,13 @@ def test_stage_killed_mid_run_completes_with_nothing_lost_or_duplicated(videos, 
     params = tmp_path / "params.yaml"
     params.write_text("decode:\n  max_clips_per_shard: 4\nexecutor:\n  jobs: 1\n")
     out = tmp_path / "clips"
+    # SIGKILL from inside the stage after its 2nd work item (a hook, not a timer: issue 12)
     proc = subprocess.Popen([sys.executable, "-m", "stages.decode", "--params", str(params),
                              "--manifest", str(m), "--out", str(out), "--no-progress"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        if len(list(out.glob(".work/*/*.json"))) >= 2:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    assert proc.wait() == -signal.SIGKILL, "the stage finished before it could be killed"
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TRIBERT_KILL_AT_VIDEO": "2"})
+    assert proc.wait(timeout=300) == -signal.SIGKILL
+    assert len(list(out.glob(".work/*/*.json"))) == 2
     assert not list(out.glob("shard-*.h5"))
     again = decode.run(m, out, p, ExecutorParams(jobs=1), progress=False)
     assert again == ref
@@ -220,3 +216,30 @@ def test_rerun_with_new_params_prunes_stale_shards(videos, tmp_path):
     decode.run(m, out, DecodeParams(max_clips_per_shard=8), progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["shard-0000.h5", "status.csv",
                                                       "summary.json"]
+
+
+def test_no_decodable_video_leaves_the_earlier_shards_alone(videos, tmp_path):
+    """Issue 12 item 3: decode deleted every shard in --out before it found that no video
+    decodes."""
+    from click.testing import CliRunner
+
+    from stages.decode import main
+
+    out = tmp_path / "clips"
+    decode.run(write_manifest(tmp_path, videos, ["ok"]), out, DecodeParams(), progress=False)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    m = write_manifest(bad, videos, ["noaudio", "corrupt"])
+    r = CliRunner().invoke(main, ["--params", str(tmp_path / "none.yaml"), "--manifest", str(m),
+                                  "--out", str(out), "--no-progress"])
+    assert r.exit_code != 0 and "cannot read params file" in r.output
+    params = tmp_path / "params.yaml"
+    params.write_text("executor:\n  jobs: 1\n")
+    r = CliRunner().invoke(main, ["--params", str(params), "--manifest", str(m), "--out",
+                                  str(out), "--no-progress"])
+    assert r.exit_code == 1
+    assert "none of 3 videos gave a clip" in r.output and "left as it was" in r.output
+    assert "no audio track" in r.output and "unreadable container" in r.output
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()
+            if p.name != ".work"} == before

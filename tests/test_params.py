@@ -77,3 +77,43 @@ def test_params_hash_is_stable_and_sensitive(tmp_path):
     b = load_params(_write(tmp_path, {"data": {"seed": 1}})).data
     assert params_hash(a) == params_hash(load_params(_write(tmp_path, {})).data)
     assert params_hash(a) != params_hash(b)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"data:\n  seed: 1\n  source: synth\xe9tic\n", "not UTF-8 text (line 3, byte 31 is 0xe9)"),
+    (b"", "empty params file"),
+    (b"# only a comment\n", "empty params file"),
+    (b"train:\n  grad_clip: 1.0\n  lr: 0.001\n  grad_clip: 2.0\n",
+     "train.grad_clip: duplicate key (lines 2 and 4)"),
+    (b"data:\n  synthetic:\n    duets: 2\n    duets: 3\n", "data.synthetic.duets: duplicate key"),
+    (b"data:\n  seed: 0\ndata:\n  seed: 1\n", "data: duplicate key (lines 1 and 3)"),
+    (b"train:\n  grad_clip: .nan\n", "train.grad_clip: expected a finite number, got nan"),
+    (b"data:\n  split:\n    val: .nan\n", "data.split.val: expected a finite number"),
+    (b"data:\n  synthetic:\n    duration: .inf\n", "data.synthetic.duration: expected a finite"),
+])
+def test_bad_params_files_are_one_line_errors(tmp_path, content, message):
+    """Each used to pass silently (duplicate key: the last won; .nan: every range check is
+    false for NaN) or fail with a traceback (bytes that are not UTF-8)."""
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ParamsError) as e:
+        load_params(path)
+    text = str(e.value)
+    assert message in text and str(path) in text
+    assert "\n" not in text
+
+
+def test_bad_params_file_fails_the_stage_cleanly(tmp_path, root):
+    """The stage command prints one line naming the file and key, and no traceback."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "params.yaml"
+    path.write_bytes((root / "params.yaml").read_bytes() + b"train:\n  seed: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "stages.train", "--params", str(path),
+                           "--clips", str(tmp_path / "none")], cwd=root, capture_output=True,
+                          text=True)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert f"{path}: train: duplicate key" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -1,6 +1,7 @@
 """End to end: `dvc repro` of the real dvc.yaml on a tiny configuration, in a copy of the
 project, with real DVC, ffmpeg, fluidsynth and HDF5. Then a second `dvc repro` must do nothing,
-and a param edit must re-run only the stages that read it."""
+and a param edit must re-run only the stages that read it (a train key: no preprocessing
+stage)."""
 from __future__ import annotations
 
 import os
@@ -75,6 +76,20 @@ def test_repro_makes_every_declared_output(project):
     assert len(rows) == 1 + 4 * 2 + 2
 
 
+def test_every_video_lies_whole_in_one_split(project):
+    """The shards' split column against the manifest: no video ID in two splits (duets
+    included), none in a split the manifest did not give it."""
+    from pipeline import manifest, shards
+    from support import split_violations
+
+    work, _ = project
+    assert split_violations(work / "data/raw/manifest.csv", work / "data/clips") == []
+    kinds = {r.video_id: r.kind for r in manifest.read(work / "data/raw/manifest.csv")}
+    ids = {v for p in shards.list_shards(work / "data/clips")
+           for v in shards.read_index(p, ("video_id",))["video_id"]}
+    assert any(kinds[v] == "duet" for v in ids), "no duet reached the shards"
+
+
 def test_second_repro_is_a_no_op(project):
     work, env = project
     status = _dvc(["status"], work, env)
@@ -91,6 +106,13 @@ def test_the_evaluation_stages_write_their_tables(project):
     assert set(table) == {"single", "multi"}
     scored = [s for s in table.values() if s["mixtures"] > 0]
     assert scored and all(math.isfinite(s["sdr"]) and math.isfinite(s["sdr_mix"]) for s in scored)
+    for s in scored:
+        # bounds a broken pipeline fails: a two-source mixture scored against one source is
+        # near 0 dB (an unscaled or mismatched reference, a silent or swapped source is not);
+        # the model's estimates are neither silent (very negative) nor the references (huge)
+        assert -10.0 < s["sdr_mix"] < 10.0, s
+        assert -20.0 < s["sdr"] < 40.0, s
+        assert s["sdr"] != pytest.approx(s["sdr_mix"], abs=1e-3), "estimates equal the mixture"
     assert (work / "results/evaluate/examples/index.html").is_file()
     retrieval = json.loads((work / "results/retrieval/metrics.json").read_text())
     assert set(retrieval["audio->vision"]) == {"transformer", "erased", "input"}
@@ -101,7 +123,7 @@ def test_the_evaluation_stages_write_their_tables(project):
 def test_a_param_edit_marks_only_the_stages_that_read_it(project):
     work, env = project
     params = yaml.safe_load((work / "params.yaml").read_text())
-    edited = _merge(params, {"retrieval": {"epochs": params["retrieval"]["epochs"] + 1}})
+    edited = _merge(params, {"train": {"grad_clip": params["train"]["grad_clip"] + 0.5}})
     original = (work / "params.yaml").read_text()
     (work / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
     try:
@@ -110,7 +132,9 @@ def test_a_param_edit_marks_only_the_stages_that_read_it(project):
         (work / "params.yaml").write_text(original)
     changed = [line.rstrip(":") for line in status.stdout.splitlines()
                if line and not line.startswith((" ", "\t"))]
-    assert changed == ["retrieval"], status.stdout
+    # train and finetune read the train section; no stage before them may re-run
+    assert sorted(changed) == ["finetune", "train"], status.stdout
+    assert not {"acquire", "decode", "keypoints", "stgcn_train", "pose_features"} & set(changed)
 
 
 def test_a_comparison_runs_as_a_dvc_experiment(project):

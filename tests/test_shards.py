@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import decode, shards
+from pipeline import decode, manifest, shards
 from pipeline.classes import CLASSES
 from pipeline.decode import DecodeParams
 from pipeline.spectrogram import warped_magnitude
+from support import split_violations
 from test_decode import make_video, write_manifest
 
 torch.set_num_threads(1)
@@ -111,3 +112,61 @@ def test_decoded_rows_carry_ids_labels_and_times(decoded):
     assert idx["label"].sum(axis=1).tolist() == [2, 2, 1]  # first video a duet, then a solo
     assert idx["start"].tolist()[:2] == [0.0, 3.0]
     assert idx["frame_index"][1].tolist() == [47, 48, 49]
+
+
+def test_video_ids_of_any_length_round_trip_through_decode(tmp_path):
+    """Item 4 of issue 12: IDs were stored as S11, so GOODCONTROL_LONGER became GOODCONTROL and
+    merged with the video of that name (in another split)."""
+    vids = {"a": make_video(tmp_path / "a.mp4", seconds=10, freq=330),   # two clips
+            "b": make_video(tmp_path / "b.mp4", seconds=7, freq=880),
+            "c": make_video(tmp_path / "c.mp4", seconds=7, freq=440)}
+    ids = {"a": "GOODCONTROL", "b": "GOODCONTROL_LONGER", "c": "vidéo-ü"}
+    split = {"a": "train", "b": "test", "c": "val"}
+    rows = [manifest.Row(ids[k], ("violin",), split=split[k], video=f"{k}.mp4", duration=7.0)
+            for k in vids]
+    manifest.write(tmp_path / "manifest.csv", rows)
+    decode.run(tmp_path / "manifest.csv", tmp_path / "clips", DecodeParams(), progress=False)
+    (path,) = shards.list_shards(tmp_path / "clips")
+    idx = shards.read_index(path, ("video_id", "split"))
+    assert sorted(set(idx["video_id"])) == sorted(ids.values())
+    by_id = {v: k for k, v in ids.items()}
+    assert all(split[by_id[v]] == s for v, s in zip(idx["video_id"], idx["split"]))
+    assert split_violations(tmp_path / "manifest.csv", tmp_path / "clips") == []
+    with h5py.File(path, "r") as f:
+        assert f["video_id"].dtype.itemsize == len("GOODCONTROL_LONGER")
+        f_ids = f["video_id"][()]
+    # the check can fail: one row of GOODCONTROL moved to another split
+    with h5py.File(path, "r+") as f:
+        row = int(np.flatnonzero(f_ids == b"GOODCONTROL")[0])
+        f["split"][row] = b"test"
+    assert split_violations(tmp_path / "manifest.csv", tmp_path / "clips") == [
+        "GOODCONTROL is in splits ['test', 'train']"]
+    from pipeline.inspect import check_shard
+    assert check_shard(path) == []
+
+
+def test_an_id_that_cannot_round_trip_is_refused():
+    with pytest.raises(ValueError, match="does not fit"):
+        with _short_writer() as w:
+            w.write(0, {**fake_clip(0), "video_id": b"twelve_bytes"})
+    assert shards.decode_ids(shards.encode_ids(["x" * 40, "é"])).tolist() == ["x" * 40, "é"]
+    with pytest.raises(ValueError, match="cannot be stored"):
+        shards.encode_ids(["ok", "bad\0id"])
+
+
+def _short_writer():
+    import tempfile
+
+    p = DecodeParams()
+    d = tempfile.mkdtemp()
+    return shards.ShardWriter(f"{d}/s.h5", 1, {**shards.file_attrs(p, "x"), "shard_index": 0})
+
+
+@pytest.mark.parametrize("vid", ["", " padded", "a/b", "nul\0", "tab\there"])
+def test_manifest_refuses_ids_that_cannot_round_trip_naming_the_row(tmp_path, vid):
+    path = tmp_path / "manifest.csv"
+    manifest.write(path, [manifest.Row("fine_id", ("violin",))])
+    text = path.read_text().splitlines()
+    path.write_text("\n".join([*text, text[1].replace("fine_id", vid, 1)]) + "\n")
+    with pytest.raises(ValueError, match=f"{path}:3: video ID"):
+        manifest.read(path)

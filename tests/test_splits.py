@@ -62,7 +62,9 @@ def test_every_class_is_in_every_split():
                {e.classes for e in entries}
 
 
-def test_duets_are_split_as_whole_videos_across_all_splits():
+def test_duets_are_spread_over_all_splits():
+    """How many duets each split gets; that every clip of a video lands in its one split is
+    checked on real shards (support.split_violations, in test_shards and the e2e test)."""
     entries = _synthetic_entries()
     splits = assign_splits(entries, SplitParams())
     duets = Counter(splits[e.video_id] for e in entries if e.kind == "duet")

@@ -13,7 +13,7 @@ boxes          (N, F, 2, 5)          float32  x1, y1, x2, y2 in the clip frame d
 keypoints      (N, F, 2, 68, 3)      float32  x, y in clip-frame pixels, score (for drawing:
                                               ``tribert inspect --pose``); zeros when missing
 absent         (N, F, 2)             uint8    1 where the person slot is empty in that frame
-video_id       (N,)                  S11      copied from the clip shard (a row check)
+video_id       (N,)                  S<w>     copied from the clip shard (a row check)
 frame_index    (N, F)                int32    copied from the clip shard
 =============  ====================  =======  ==============================================
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -51,10 +52,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert (tmp_path / "b" / "plots" / "loss.png").stat().st_size > 1000
 
 
-def test_finished_or_foreign_checkpoint_is_not_resumed(tmp_path):
-    solver(tmp_path, epochs=1).run()
-    again = solver(tmp_path, epochs=1)
-    assert not again.try_resume()          # finished: a rerun starts afresh
+def test_foreign_checkpoint_is_not_resumed(tmp_path):
     solver(tmp_path, epochs=2).run(max_steps=3)
     other = Solver(ToyTask(ToyData()), toy_model(), ToyData(), settings(epochs=2),
                    paths(tmp_path), WORLD, fingerprint="another", log=lambda m: None)
@@ -89,3 +87,56 @@ def test_best_model_is_the_epoch_with_the_best_val_sdr(tmp_path):
     assert all(torch.equal(best["state_dict"][k], snapshots[1][k]) for k in snapshots[1])
     assert not all(torch.equal(best["state_dict"][k], snapshots[2][k]) for k in snapshots[2])
     assert [h["val/sdr"] for h in s.state.history] == [1.0, 3.0, 2.0]
+
+
+def _files(*dirs):
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for d in dirs
+            for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_a_finished_run_run_again_is_a_no_op(tmp_path):
+    """Issue 12 item 2: a second run of a finished configuration started afresh and overwrote
+    the model, last.pt, dvclive/ and the plots from epoch 1."""
+    solver(tmp_path, epochs=2, steps_per_epoch=3).run()
+    outputs = [tmp_path / n for n in ("checkpoints", "models", "dvclive", "plots")]
+    before = _files(*outputs)
+    again = solver(tmp_path, epochs=2, steps_per_epoch=3)
+    state = again.run()
+    assert again.finished and state.global_step == 6 and again.timing["steps"] == 0
+    assert _files(*outputs) == before                      # not one byte or mtime changed
+    # DVC removes non-persistent outputs before it re-runs a stage: they come back, equal
+    model = tmp_path / "models" / "best.pt"
+    model_bytes = model.read_bytes()
+    metrics = (tmp_path / "dvclive" / "metrics.json").read_text()
+    for p in (model, tmp_path / "dvclive", tmp_path / "plots"):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    solver(tmp_path, epochs=2, steps_per_epoch=3).run()
+    assert model.read_bytes() == model_bytes
+    assert (tmp_path / "dvclive" / "metrics.json").read_text() == metrics
+    assert (tmp_path / "plots" / "loss.png").exists()
+    assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == \
+        before[tmp_path / "checkpoints" / "last.pt"][0]
+
+
+def test_the_best_model_survives_an_interruption_and_its_file_removed(tmp_path):
+    """Issue 12 item 1: the best epoch (1 of 4) was only in models/, which DVC deletes before a
+    re-run; the resumed run shipped the last weights. The best package travels in last.pt."""
+    sdr = [3.0, 1.0, 2.0, 0.5]      # epoch 1 is the best; no later epoch beats it
+
+    def run(path, max_steps=None, scripted=sdr):
+        s = solver(path, task=ToyTask(ToyData(), val_sdr=scripted), epochs=4,
+                   steps_per_epoch=2)
+        s.run(max_steps)
+        return s
+
+    full = run(tmp_path / "full")
+    first = run(tmp_path / "cut", max_steps=6)               # stopped after epoch 3
+    assert first.state.epoch == 3 and first.state.best_epoch == 1
+    assert not (tmp_path / "cut" / "models" / "best.pt").exists()
+    second = run(tmp_path / "cut", scripted=sdr[3:])
+    assert second.state.best_epoch == 1
+    a = torch.load(tmp_path / "full" / "models" / "best.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut" / "models" / "best.pt", weights_only=True)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    last = weights(second.model)
+    assert not all(torch.equal(b["state_dict"][k], last[k]) for k in last)
