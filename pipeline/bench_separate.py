@@ -22,14 +22,20 @@ import numpy as np
 from pipeline.bench import peak_rss_mb, report
 
 
-def test_pairs(clip_dir: Path, count: int, seed: int) -> list[tuple[int, int]]:
-    """``count`` pairs of test solo clips (dataset indices) of different classes and videos."""
+MIN_RMS = 1e-4   # decode.min_rms: quieter windows are not clips (nothing to render or hear)
+
+
+def pick_pairs(clip_dir: Path, count: int, seed: int) -> list[tuple[int, int]]:
+    """``count`` pairs of audible test solo clips (dataset indices) of different classes and
+    videos."""
     from pipeline.dataset import ClipDataset
     from pipeline.evaluate import SplitClips
 
-    ds = ClipDataset(clip_dir, "test", fields=("label",))
+    ds = ClipDataset(clip_dir, "test", fields=("waveform",))
     clips = SplitClips.of(ds)
-    solo = np.nonzero(clips.kind == "solo")[0]
+    audible = np.array([float(np.sqrt(np.mean(ds[i]["waveform"].numpy() ** 2))) >= MIN_RMS
+                        for i in range(len(ds))])
+    solo = np.nonzero((clips.kind == "solo") & audible)[0]
     if len(solo) < 2:
         raise click.ClickException(f"{clip_dir}: fewer than 2 solo clips in the test split")
     rng = np.random.default_rng(seed)
@@ -92,7 +98,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, threads, as
     sdr, sdr_mix, si, failures, wall = [], [], [], 0, 0.0
     with tempfile.TemporaryDirectory(prefix="tribert-bench-separate-") as tmp:
         tmp = Path(tmp)
-        for k, (i, j) in enumerate(test_pairs(clips, count, seed)):
+        for k, (i, j) in enumerate(pick_pairs(clips, count, seed)):
             folder = tmp / f"pair{k:03d}"
             folder.mkdir()
             refs, videos = [], []

@@ -26,6 +26,7 @@ from pipeline import spectrogram as sp
 from pipeline.classes import CLASS_INDEX, NUM_CLASSES
 from pipeline.decode import DecodeParams
 from pipeline.evaluate_params import EvaluateParams
+from pipeline.cli import main as cli_main
 from stages.evaluate import main as stage_main
 
 SIZE = 32
@@ -366,3 +367,29 @@ def test_stage_names_a_missing_package(data, tmp_path):
         "--params", str(params), "--model", str(tmp_path / "gone.pt"), "--clips", str(data[0]),
         "--pose", str(data[1]), "--out", str(tmp_path / "r"), "--no-progress"])
     assert result.exit_code != 0 and "gone.pt" in result.output
+
+
+def test_bench_separate_scores_the_cli_on_rendered_test_pairs(data, tmp_path):
+    """`tribert bench separate`: audible test solos of different classes, rendered, mixed,
+    separated by the CLI's code and scored; a random model gives finite, consistent figures."""
+    from pipeline.bench_eval import random_models
+    from pipeline.bench_separate import pick_pairs
+
+    pairs = pick_pairs(data[0], 3, 0)
+    test = ev.open_test_split(data[0], None)
+    clips = ev.SplitClips.of(test)
+    for i, j in pairs:
+        assert clips.kind[i] == clips.kind[j] == "solo"
+        assert clips.classes[i] != clips.classes[j] and clips.video_id[i] != clips.video_id[j]
+        assert "vid00000007" not in (clips.video_id[i], clips.video_id[j])   # the silent clip
+    tribert, stgcn = random_models(tmp_path)
+    result = CliRunner().invoke(cli_main, [
+        "bench", "separate", "--checkpoint", str(tribert), "--stgcn", str(stgcn), "--clips",
+        str(data[0]), "--pairs", "2", "--threads", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["pairs"] == 2 and figures["parts"] == 4
+    for name in ("sdr", "sdr_mix", "improvement"):
+        assert figures[f"{name}_lo"] <= figures[name] <= figures[f"{name}_hi"]
+    assert figures["improvement"] == pytest.approx(figures["sdr"] - figures["sdr_mix"])
+    assert -10 < figures["sdr_mix"] < 10 and "cpu" in figures

@@ -11,7 +11,8 @@ from model.tribert import TriBERT
 from model.unet import FiLM
 from model_inputs import TINY, make_batch
 
-VARIANTS = {"paper": {}, "film": {"film": True, "input_norm": True}}
+VARIANTS = {"paper": {}, "film": {"film": True, "input_norm": True},
+            "synthesizer": {"synthesizer": 4, "input_norm": True}}
 
 
 def _trained_film(model: TriBERT) -> TriBERT:
