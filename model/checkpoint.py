@@ -16,6 +16,7 @@ from torch import nn
 from pipeline.atomic import atomic_path
 
 FORMAT = 1
+TRAIN_STATE_PREFIX = "tribert-train-state/"  # model/solver.py's STATE_FORMAT
 
 
 def model_classes() -> dict[str, type[nn.Module]]:
@@ -87,11 +88,18 @@ def read(path: str | Path, what: str, map_location: str | torch.device = "cpu"):
         raise ValueError(f"{path}: cannot read {what}: {e}") from None
 
 
+def is_training_state(obj) -> bool:
+    """Whether ``obj`` is a training state (``checkpoints/last.pt``, model/solver.py's
+    ``tribert-train-state/N`` format), which holds the model package under ``"model"``."""
+    return (isinstance(obj, dict) and isinstance(obj.get("model"), dict)
+            and str(obj.get("format", "")).startswith(TRAIN_STATE_PREFIX))
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model saved at ``path`` (``weights_only=True``)."""
     path = Path(path)
     pkg = read(path, "model package", map_location)
-    if isinstance(pkg, dict) and "format" not in pkg and isinstance(pkg.get("model"), dict):
+    if is_training_state(pkg):
         pkg = pkg["model"]  # a training checkpoint (model/solver.py) holds the package here
     try:
         return from_package(pkg)

@@ -77,7 +77,8 @@ def ann(data, spec):
 
 def run(data, out, specs, **kw):
     kw.setdefault("keypoints", [ann(data, s) for s in specs])
-    return separate([video(data, s) for s in specs], data / "tribert.pt", out,
+    checkpoint = kw.pop("checkpoint", data / "tribert.pt")
+    return separate([video(data, s) for s in specs], checkpoint, out,
                     stgcn=data / "stgcn.pt", pose_params=POSE, progress=False, **kw)
 
 
@@ -146,6 +147,34 @@ def test_performers_are_frequent_persons_left_to_right():
     absent[1:, 1] = True                      # slot 1 in one frame of ten
     assert find_performers(boxes, absent, 0.2) == [0]
     assert find_performers(boxes, np.ones((10, 2), bool), 0.1) == []
+
+
+def test_a_training_checkpoint_separates_like_its_model_package(data, tmp_path):
+    """``--checkpoint checkpoints/last.pt`` (issue 12, item 8): the training state written by
+    the real solver holds the package; separating with it gives the package's exact sound."""
+    from model import distrib
+    from model.solver import Paths, Solver
+
+    torch.manual_seed(0)
+    model = TriBERT(**TINY)
+    settings = dict(lr=1e-3, batch_size=1, epochs=1, steps_per_epoch=1, betas=(0.9, 0.999),
+                    weight_decay=0.0, schedule="constant", warmup_steps=0, grad_clip=0.0,
+                    workers=0, amp="off", checkpoint_every=0, seed=0)
+    paths = Paths(tmp_path / "checkpoints" / "last.pt", tmp_path / "models" / "tribert.pt",
+                  tmp_path / "dvclive", tmp_path / "plots")
+    solver = Solver(SeparationTask({}, None), model, [0, 1], settings, paths,
+                    distrib.World(0, 1, torch.device("cpu")), log=lambda m: None)
+    solver.save()
+    checkpoint.save(paths.best, model)
+    from_state = run(data, tmp_path / "a", [SOLO], checkpoint=paths.last)
+    from_package = run(data, tmp_path / "b", [SOLO], checkpoint=paths.best)
+    assert np.array_equal(sf.read(from_state[0])[0], sf.read(from_package[0])[0])
+    res = CliRunner().invoke(main, [
+        "separate", str(video(data, SOLO)), "--keypoints", str(ann(data, SOLO)),
+        "--checkpoint", str(paths.last), "--stgcn", str(data / "stgcn.pt"),
+        "--out", str(tmp_path / "c"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert res.output.split() == [str(tmp_path / "c" / "soloVideo01.wav")]
 
 
 # ---- errors ----------------------------------------------------------------------------------
