@@ -65,7 +65,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline import atomic
+from pipeline import atomic, cmdpath
 from pipeline.decode import DecodeParams, Skip, decode_audio, decode_frames
 from pipeline.pose import keypoints as kpio
 from pipeline.pose.halpe import NUM_JOINTS
@@ -207,7 +207,7 @@ def read_audio(path: Path, p: DecodeParams) -> np.ndarray:
     if not path.is_file():
         raise SeparateError(f"{path}: no such file")
     try:
-        streams = ffmpeg.probe(str(path)).get("streams", [])
+        streams = ffmpeg.probe(cmdpath.arg(path)).get("streams", [])
     except ffmpeg.Error as e:
         last = (e.stderr or b"").decode(errors="replace").strip().splitlines()
         why = _reason(path, ValueError(last[-1] if last else "ffprobe failed"))
@@ -424,8 +424,9 @@ def mux(video: Path, wav: Path, dest: Path) -> Path:
     if dest.resolve() == video.resolve():
         raise SeparateError(f"{video}: the output {dest} would overwrite the input")
     with atomic.atomic_path(dest) as tmp:
-        picture, sound = ffmpeg.input(str(video)).video, ffmpeg.input(str(wav)).audio
-        stream = ffmpeg.output(picture, sound, str(tmp), vcodec="copy", acodec="aac",
+        picture = ffmpeg.input(cmdpath.arg(video)).video
+        sound = ffmpeg.input(cmdpath.arg(wav)).audio
+        stream = ffmpeg.output(picture, sound, cmdpath.arg(tmp), vcodec="copy", acodec="aac",
                                ar=44100, t=sf_duration(wav)).overwrite_output()
         try:
             stream.global_args("-nostdin", "-loglevel", "error").run(capture_stdout=True,

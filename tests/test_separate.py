@@ -177,6 +177,59 @@ def test_a_training_checkpoint_separates_like_its_model_package(data, tmp_path):
     assert res.output.split() == [str(tmp_path / "c" / "soloVideo01.wav")]
 
 
+
+# ---- paths that look like options (issue 12, item 6) -------------------------------------------
+
+
+@pytest.fixture()
+def dashed(data, tmp_path, monkeypatch):
+    """The solo and duet videos, their keypoints and the mixture under names starting with "-"
+    or holding ":" (ffmpeg's protocol separator), in the working directory."""
+    for src, name in ((video(data, SOLO), "-x.mp4"), (ann(data, SOLO), "-x.json"),
+                      (video(data, DUET), "take:2.mp4"), (ann(data, DUET), "-take2.json"),
+                      (data / "mix.wav", "-dash.wav")):
+        shutil.copy(src, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_decoders_read_files_whose_names_look_like_options(dashed):
+    from pipeline import decode, download
+    from pipeline.pose import keypoints as kpio
+    from pipeline.pose.mediapipe_backend import read_frames
+
+    p = DecodeParams()
+    for name in ("-x.mp4", "take:2.mp4"):   # read, then refused for being shorter than a clip
+        with pytest.raises(decode.Skip, match="too short: 3.00 s"):
+            decode.probe(name, p)
+    assert len(decode_audio("-x.mp4", p)) == pytest.approx(3 * 11025, abs=600)
+    kept, n = decode.decode_frames("-x.mp4", p, {0})
+    assert n == 24 and list(kept) == [0]
+    info = kpio.probe("-x.mp4")
+    assert info.frames == 24
+    assert len(list(read_frames("-x.mp4", 8, info))) == 24
+    assert download.probe("-x.mp4") == pytest.approx(3.0, abs=0.1)
+
+
+def test_separate_cli_takes_videos_audio_and_out_dirs_that_look_like_options(data, dashed):
+    stgcn = str(data / "stgcn.pt")
+    res = CliRunner().invoke(main, [
+        "separate", "--keypoints", "-x.json", "--checkpoint", str(data / "tribert.pt"),
+        "--stgcn", stgcn, "--out", "-out", "--with-video", "--no-progress", "--", "-x.mp4"])
+    assert res.exit_code == 0, res.output
+    assert res.output.split() == ["-out/-x.wav", "-out/-x.mp4"]
+    assert ffmpeg.probe(str(dashed / "-out" / "-x.mp4"))["format"]["duration"]
+    res = CliRunner().invoke(main, [
+        "separate", "./-x.mp4", "take:2.mp4", "--audio", "-dash.wav",
+        "--keypoints", "./-x.json", "--keypoints", "-take2.json",
+        "--checkpoint", str(data / "tribert.pt"), "--stgcn", stgcn, "--out", "./-o2",
+        "--no-progress"])
+    assert res.exit_code == 0, res.output
+    n = len(decode_audio(str(data / "mix.wav"), DecodeParams()))
+    names = ["-x.wav", "take:2-1.wav", "take:2-2.wav"]
+    assert [sf.info(str(dashed / "-o2" / k)).frames for k in names] == [n, n, n]
+
+
 # ---- errors ----------------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic
+from pipeline import atomic, cmdpath
 from pipeline.manifest import Row
 from pipeline.pose.annotations import Detection
 from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS
@@ -44,7 +44,8 @@ class VideoInfo:
 def probe(video: str | Path) -> VideoInfo:
     """Frame size, frame rate and frame count of a video (ffprobe)."""
     cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
-           "stream=width,height,avg_frame_rate,nb_read_packets", "-of", "json", str(video)]
+           "stream=width,height,avg_frame_rate,nb_read_packets", "-of", "json",
+           cmdpath.arg(video)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise ValueError(f"{video}: ffprobe failed: {proc.stderr.strip()[:300]}")
