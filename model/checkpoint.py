@@ -7,7 +7,7 @@ it loads with ``torch.load(weights_only=True)``: a checkpoint file cannot run co
 from __future__ import annotations
 
 import inspect
-import pickle
+import os
 from pathlib import Path
 
 import torch
@@ -80,12 +80,37 @@ def save(path: str | Path, model: nn.Module) -> None:
 
 
 def read(path: str | Path, what: str, map_location: str | torch.device = "cpu"):
-    """``torch.load(path, weights_only=True)``; an unreadable file raises ValueError naming the
-    file and ``what`` it should have held."""
+    """``torch.load(path, weights_only=True)``; an unreadable file raises ValueError with one
+    line naming the file, ``what`` it should have held and why it cannot be read (never torch's
+    advice to load it with ``weights_only=False``, which would let the file run code)."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{path}: cannot read {what}: {e}") from None
+    except Exception as e:  # torch raises many kinds for a damaged or foreign file
+        raise ValueError(f"{path}: cannot read {what}: {unreadable_reason(path, e)}") from None
+
+
+def unreadable_reason(path: str | Path, e: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed on ``path``, in a few words."""
+    import zipfile
+
+    path = Path(path)
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "is a folder"
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    text = str(e)
+    if isinstance(e, OSError):
+        return (text.strip().splitlines() or [type(e).__name__])[0][:200]
+    if not zipfile.is_zipfile(path):
+        if "central directory" in text or "PytorchStreamReader" in text:
+            return "truncated or damaged PyTorch file"
+        return "not a PyTorch file"
+    if "Weights only load failed" in text:
+        return ("it holds Python objects besides tensors and plain data, so it is not a model "
+                "file of this project (not loaded: loading it could run code)")
+    return "damaged or not a PyTorch file (a zip archive torch cannot read)"
 
 
 def is_training_state(obj) -> bool:
@@ -105,3 +130,30 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Modul
         return from_package(pkg)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
+
+
+def set_aside_unreadable(path: str | Path, log=print) -> Path | None:
+    """A training state at ``path`` (``checkpoints/last.pt``) that cannot be read is renamed to
+    ``<name>.unreadable`` (replacing an older one) and the run starts afresh, with a warning
+    naming both files; returns the new name, or None when ``path`` is absent or readable.
+
+    Why not refuse: the checkpoint is a DVC ``persist`` output, so a refusal would fail every
+    later ``dvc repro`` until someone deletes the file by hand, while a training state is only
+    ever recomputable work in progress (the stage writes it atomically, so an unreadable one
+    comes from outside: a disk fault, a copy cut short, a file put there by hand). Renaming
+    keeps the bytes for a look and never resumes from something that is not a training state.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        state = read(path, "training state")
+        problem = "" if is_training_state(state) else "not a training state of this project"
+    except ValueError as e:
+        problem = str(e).replace(f"{path}: cannot read training state: ", "")
+    if not problem:
+        return None
+    aside = path.with_name(path.name + ".unreadable")
+    os.replace(path, aside)
+    log(f"warning: {path}: {problem}; moved to {aside}, training starts afresh")
+    return aside

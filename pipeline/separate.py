@@ -65,7 +65,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline import atomic, cmdpath
+from pipeline import atomic, checks, cmdpath
 from pipeline.decode import DecodeParams, Skip, decode_audio, decode_frames
 from pipeline.pose import keypoints as kpio
 from pipeline.pose.halpe import NUM_JOINTS
@@ -346,6 +346,10 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
     videos = [Path(v) for v in videos]
     audio = Path(audio) if audio is not None else None
     _check_arguments(videos, audio, keypoints)
+    try:
+        checks.output_path(out, folder=True)
+    except checks.InputError as e:
+        raise SeparateError(e.message) from None
     p = decode or DecodeParams()
     kp_params = dataclasses.replace(keypoint_params or KeypointsParams(),
                                     backend="annotations" if keypoints else backend)

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
 import torch
 
 from model import distrib
-from model.checkpoint import save as save_model
+from model.checkpoint import save as save_model, set_aside_unreadable
 from model.build import build_model
 from model.solver import NonFiniteLoss, Paths, Solver
 from model.task import SeparationTask
-from pipeline import shards
+from pipeline import checks, shards
 from pipeline.dataset import MixDataset, collate, pose_extra
 from pipeline.params import ParamsError, load_params, params_hash, to_dict
 
@@ -37,6 +38,19 @@ def data_fingerprint(*dirs: Path) -> list:
     return [[p.as_posix(), p.stat().st_size] for d in dirs if d for p in shards.list_shards(d)]
 
 
+def check_paths(clips: Path, pose: Path | None, out, checkpoint, live, plots) -> None:
+    """Before any work: the input shards open and read back, every output can be written, and
+    an unreadable training state is set aside (:func:`model.checkpoint.set_aside_unreadable`);
+    a problem is one line naming the file."""
+    checks.clip_shards(clips)
+    checks.pose_shards(pose)
+    for path in (out, checkpoint):
+        checks.output_path(path)
+    for path in (live, plots):
+        checks.output_path(path, folder=True)
+    set_aside_unreadable(checkpoint, log=lambda m: click.echo(f"train: {m}", err=True))
+
+
 def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset):
     """The training mixtures (random pairs per epoch) and the val mixtures (fixed pairs)."""
     extra = pose_extra(pose)
@@ -46,8 +60,9 @@ def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset):
 
 
 def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: str,
-        max_steps: int | None, label_map=None) -> int:
-    """Train with the solver; returns a process exit code."""
+        max_steps: int | None, label_map=None, provenance_args: dict | None = None) -> int:
+    """Train with the solver; returns a process exit code. ``provenance_args``: the
+    arguments of :func:`pipeline.provenance.collect` for the record of a finished run."""
     world = distrib.init()
     try:
         task = SeparationTask(settings["loss"], val_set, settings["val_mixtures"],
@@ -70,6 +85,8 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
             # no epoch was validated with a finite SDR: keep the last weights, say so
             click.echo("train: no finite val SDR; the model file holds the last weights", err=True)
             save_model(paths.best, solver.model)
+        if world.is_master and finished and provenance_args is not None:
+            record_provenance(paths, state, str(world.device), provenance_args)
         if world.is_master and state.history:
             last = state.history[-1]
             click.echo("train: " + json.dumps({k: round(v, 4) for k, v in last.items()
@@ -77,6 +94,24 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
         return 0
     finally:
         distrib.close()
+
+
+def record_provenance(paths: Paths, state, device: str, args: dict) -> dict:
+    """What made the model (:mod:`pipeline.provenance`), with the val figures of the epoch it
+    was chosen at: inside the package at ``paths.best`` and as ``provenance.json`` beside the
+    dvclive metrics."""
+    from pipeline import provenance
+
+    best = next((r for r in state.history if r.get("epoch") == state.best_epoch), None)
+    chosen = best or (state.history[-1] if state.history else {})
+    val = {k.split("/", 1)[1]: v for k, v in chosen.items() if k.startswith("val/")}
+    extra = {"val": {"epoch": chosen.get("epoch"), "chosen_on": "val sdr" if best else
+                     "last epoch (no finite val SDR)", **val},
+             "epochs": state.epoch, "steps": state.global_step}
+    record = provenance.collect(device=device, extra=extra, **args)
+    provenance.attach(paths.best, record)
+    provenance.write(paths.live, record)
+    return record
 
 
 @click.command()
@@ -92,18 +127,23 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
               help="Stop after this many steps of this run (it resumes from there next time).")
 def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
     """Pre-train TriBERT by mix-and-separate; resume from --checkpoint if unfinished."""
+    started = time.time()
     try:
         p = load_params(params_path)
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
     settings = p.train.resolved(p.model.preset)
     clips, pose = Path(clips), Path(pose) if pose else None
+    check_paths(clips, pose, out, checkpoint, live, plots)
     train_set, val_set = datasets(clips, pose, settings["seed"])
     torch.manual_seed(settings["seed"])
     model = build_model(p.model)
     fingerprint = params_hash(to_dict(p.model), settings, data_fingerprint(clips, pose))
     paths = Paths(Path(checkpoint), Path(out), Path(live), Path(plots))
-    sys.exit(run(settings, model, train_set, val_set, paths, fingerprint, max_steps))
+    record = dict(stage="train", params=p, inputs=[clips, pose], seed=settings["seed"],
+                  started=started, resolved={"train": settings})
+    sys.exit(run(settings, model, train_set, val_set, paths, fingerprint, max_steps,
+                 provenance_args=record))
 
 
 if __name__ == "__main__":

@@ -289,6 +289,46 @@ def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
     assert kind != "other_version" or "unknown here: future_option" in msg
 
 
+@pytest.mark.parametrize("frames", ["past_the_end", "first_third"])
+def test_keypoints_of_another_video_are_refused_naming_both(data, tmp_path, frames):
+    """A keypoint JSON whose frames do not fit the video (24 frames here): one reaching frame
+    59, or one stopping at frame 7, is another video's (issue 12, item 7)."""
+    records = json.loads(ann(data, SOLO).read_text())
+    if frames == "past_the_end":
+        more = [dict(r, image_id=f"{int(r['image_id'][:6]) + 36:06d}.jpg") for r in records]
+        records = records + more
+    else:
+        records = [r for r in records if int(r["image_id"][:6]) < 8]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(records))
+    msg = _error(lambda: separate([video(data, SOLO)], data / "tribert.pt", tmp_path / "o",
+                                  stgcn=data / "stgcn.pt", keypoints=[other], progress=False))
+    assert msg.startswith(f"{video(data, SOLO)}: {other}: keypoints for frames 0..")
+    assert "(24 frames)" in msg and "\n" not in msg
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_under_an_existing_file_is_refused_by_every_command(data, tmp_path):
+    """``--out`` below a file: one line naming it, nothing written (issue 12, item 7)."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file\n")
+    runs = {
+        "separate": ["separate", str(video(data, SOLO)), "--keypoints", str(ann(data, SOLO)),
+                     "--checkpoint", str(data / "tribert.pt"), "--stgcn", str(data / "stgcn.pt"),
+                     "--out", str(blocker / "sep"), "--no-progress"],
+        "synth render": ["synth", "render", "--audio", str(data / "mix.wav"), "--instrument",
+                         "flute", "--out", str(blocker / "v.mp4")],
+    }
+    for name, args in runs.items():
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 1, (name, res.output)
+        assert isinstance(res.exception, SystemExit), (name, res.exception)
+        assert res.output.strip().splitlines()[-1] == (
+            f"Error: {blocker / args[args.index('--out') + 1].split('/')[-1]}: cannot write "
+            f"here: {blocker} is a file, not a folder"), (name, res.output)
+    assert blocker.read_text() == "a file\n"
+
+
 def test_a_bad_stgcn_checkpoint_is_named(data, tmp_path):
     bad = tmp_path / "stgcn.pt"
     torch.save({"nothing": 1}, bad)

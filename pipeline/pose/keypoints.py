@@ -151,7 +151,9 @@ def detect(backend: str, video: Path, annotations: Path | None, fps: float,
             raise ValueError(f"{video}: backend 'annotations' needs an AlphaPose JSON file; this "
                              f"video has none in the manifest (use keypoints.backend: mediapipe)")
         info = probe(video)
-        return resample(read_alphapose(annotations), info, fps), info
+        by_frame = read_alphapose(annotations)
+        check_fits(by_frame, info, video, annotations)
+        return resample(by_frame, info, fps), info
     if backend == "mediapipe":
         from pipeline.pose.mediapipe_backend import detect_video
 
@@ -162,6 +164,21 @@ def detect(backend: str, video: Path, annotations: Path | None, fps: float,
         info = probe(video)
         return resample(run_alphapose(video, params.alphapose), info, fps), info
     raise ValueError(f"keypoints.backend: unknown backend {backend!r}")
+
+
+def check_fits(by_frame: dict[int, list[Detection]], info: VideoInfo, video: Path,
+               source: Path) -> None:
+    """Keypoints read from ``source`` (by source frame) belong to ``video``: none lies past its
+    last frame (a slack of 2 frames or 2% for decoders that count a frame more or less) and they
+    reach at least half-way through it; otherwise they are another video's (ValueError naming
+    both files). No detection at all is left to the caller (a video with nobody in it)."""
+    if not by_frame:
+        return
+    first, last = min(by_frame), max(by_frame)
+    slack = max(2, int(0.02 * info.frames))
+    if first < 0 or last >= info.frames + slack or last < info.frames // 2:
+        raise ValueError(f"{source}: keypoints for frames {first}..{last} do not fit {video} "
+                         f"({info.frames} frames): keypoints of another video?")
 
 
 def resample(by_frame: dict[int, list[Detection]], info: VideoInfo, fps: float) -> list[list[Detection]]:
