@@ -1,4 +1,5 @@
-"""``tribert inspect SHARD.h5 [...]``: summarise clip shards, check their integrity, render a clip.
+"""``tribert inspect SHARD.h5 [...]``: summarise clip shards, check their integrity, render a clip;
+``tribert inspect MODEL.pt``: a model card (:func:`model_card`).
 
 The summary lists clips per class and split, durations, dataset shapes and dtypes and the file
 attributes. The integrity check reads every row of every dataset and exits non-zero when a shard
@@ -179,6 +180,130 @@ def render(path: str | Path, index: int, out: str | Path, pose_dir: str | Path |
     plt.close(fig)
 
 
+# --------------------------------------------------------------------------------------------
+# model card (issue 12, item 12)
+
+
+def is_model_file(path: str | Path) -> bool:
+    """A ``.pt``/``.pth`` file: a model package or training state, not a shard."""
+    return Path(path).suffix in (".pt", ".pth")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _figures(d: dict, skip=("epoch", "chosen_on")) -> str:
+    return ", ".join(f"{k} {_fmt(v)}" for k, v in d.items()
+                     if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def model_card(path: str | Path, test_metrics: str | Path | None = None) -> str:
+    """What ``path`` holds and what made it: class, parameter count, the provenance record
+    (:mod:`pipeline.provenance`) the stage stored in it, its val figures, and the test figures of
+    ``test_metrics`` (results/evaluate/metrics.json) with whether they were measured on this
+    very file (the evaluate stage's provenance.json holds the SHA-256 of the model it read)."""
+    from model import checkpoint
+    from pipeline import provenance
+
+    path = Path(path)
+    raw = checkpoint.read(path, "model package")   # ValueError naming the file
+    state = raw if checkpoint.is_training_state(raw) else None
+    pkg = raw["model"] if state else raw
+    try:
+        model = checkpoint.from_package(pkg)
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise ValueError(f"{path}: not a model package of this project: {e}") from None
+    n = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    what = "training state holding a " if state else ""
+    lines = [f"{path}: {what}{type(model).__name__} model package",
+             f"  parameters   {n:,}" + ("" if trainable == n else f" ({trainable:,} trainable)"),
+             "  arguments    " + ", ".join(f"{k}={v}" for k, v in sorted(model.init_kwargs.items()))]
+    rec = pkg.get("provenance") if isinstance(pkg, dict) else None
+    if not isinstance(rec, dict):
+        lines.append("  provenance   none recorded (not written by a stage of this version)")
+    else:
+        git = rec.get("git") or {}
+        code = (f"git {git.get('commit', '?')[:12]}"
+                + (f" with uncommitted changes ({', '.join(git.get('changed', [])[:5])})"
+                   if git.get("dirty") else " (clean)")) if git else "not a git checkout"
+        m = rec.get("machine", {})
+        cpu = m.get("cpu", {})
+        gpu = m.get("gpu", {})
+        threads = m.get("threads", {})
+        data = rec.get("data", {})
+        inputs = "; ".join(f"{k} {v.get('files', 1)} file(s) {v.get('bytes', 0) / 1e6:.1f} MB "
+                           f"sha256 {str(v.get('sha256', 'missing'))[:12]}"
+                           for k, v in data.get("inputs", {}).items())
+        libs = ", ".join(f"{k} {v}" for k, v in rec.get("libraries", {}).items() if v)
+        params = rec.get("params", {})
+        lines += [
+            f"  made by      stage {rec.get('stage')} ({' '.join(rec.get('command', []))}), "
+            f"started {rec.get('started')}, wall time {_fmt(rec.get('wall_s'))} s",
+            f"  code         {code}",
+            f"  data         sha256 {str(data.get('sha256', '?'))[:16]} ({inputs or 'no inputs'})",
+            f"  params       sections {', '.join(params) or 'none'}; "
+            + ", ".join(f"{s}: {_figures(params[s], ())}" for s in ("train", "finetune")
+                        if isinstance(params.get(s), dict)),
+            f"  libraries    {libs}",
+            f"  machine      {provenance.cpu_line(cpu) if cpu else '?'}; device "
+            f"{m.get('device', '?')}{' (' + gpu.get('name', '') + ')' if gpu else ''}; threads "
+            f"torch {threads.get('torch')}, OMP_NUM_THREADS {threads.get('OMP_NUM_THREADS')}",
+            f"  seed         {rec.get('seed')}",
+        ]
+    val = rec.get("val") if isinstance(rec, dict) else None
+    if not val and state and state.get("history"):
+        best = [r for r in state["history"] if r.get("epoch") == state.get("best_epoch")]
+        chosen = (best or state["history"][-1:])[0]
+        val = {"epoch": chosen.get("epoch"), **{k.split("/", 1)[1]: v for k, v in chosen.items()
+                                                 if k.startswith("val/")}}
+    lines.append(f"  val          epoch {val.get('epoch')}"
+                 f"{' (' + val['chosen_on'] + ')' if val.get('chosen_on') else ''}: "
+                 f"{_figures(val)}" if val else "  val          no figures recorded")
+    lines += _test_lines(path, test_metrics)
+    return "\n".join(lines)
+
+
+def _test_lines(model_path: Path, metrics: str | Path | None) -> list[str]:
+    import json
+
+    from pipeline import provenance
+
+    if metrics is None or not Path(metrics).is_file():
+        return [f"  test         no figures ({metrics or 'no metrics file'} absent: "
+                f"`dvc repro evaluate` writes them)"]
+    metrics = Path(metrics)
+    try:
+        table = json.loads(metrics.read_text())
+    except (OSError, ValueError) as e:
+        return [f"  test         {metrics}: unreadable ({e})"]
+    rec_path = metrics.parent / "provenance.json"
+    whose = "not known which model file they were measured on (no provenance.json)"
+    try:
+        rec = json.loads(rec_path.read_text())
+        entries = rec.get("data", {}).get("inputs", {})
+        shas = {v.get("sha256") for v in entries.values()}
+        whose = ("measured on this model file" if provenance.file_sha256(model_path) in shas
+                 else "WARNING: measured on another model file (stale: run dvc repro)")
+    except (OSError, ValueError):
+        pass
+    lines = [f"  test         {metrics} ({whose}):"]
+    for name, figures in table.items():
+        if isinstance(figures, dict):
+            lines.append(f"    {name:<10} {_figures(figures)}")
+    return lines
+
+
+def _card_or_error(path: str, metrics) -> str:
+    try:
+        return model_card(path, metrics)
+    except ValueError as e:
+        raise click.ClickException(str(e).splitlines()[0]) from None
+
+
 @click.command("inspect")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--render", "render_index", type=int, default=None, metavar="INDEX",
@@ -186,8 +311,18 @@ def render(path: str | Path, index: int, out: str | Path, pose_dir: str | Path |
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="picture path (.png)")
 @click.option("--pose", "pose_dir", type=click.Path(file_okay=False), default=None,
               help="row-aligned pose shard directory: draw its keypoints")
-def inspect_cmd(paths, render_index, out, pose_dir):
-    """Summarise and check clip shards (exit 1 on a damaged shard); optionally render a clip."""
+@click.option("--metrics", "test_metrics", type=click.Path(dir_okay=False),
+              default="results/evaluate/metrics.json", show_default=True,
+              help="test figures shown in a model card (a .pt path)")
+def inspect_cmd(paths, render_index, out, pose_dir, test_metrics):
+    """Summarise and check clip shards (exit 1 on a damaged shard); optionally render a clip.
+    A model file (.pt) gets a model card: parameter count, what made it, val and test figures."""
+    models = [p for p in paths if is_model_file(p)]
+    for path in models:
+        click.echo(_card_or_error(path, test_metrics))
+    paths = [p for p in paths if not is_model_file(p)]
+    if not paths:
+        return
     sound, bad = [], []
     for path in paths:
         problems = check_shard(path)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
@@ -253,7 +254,7 @@ def collect(stage: str, params=None, inputs: Iterable[str | Path] = (), seed: in
         "seed": seed,
     }
     record.update(extra or {})
-    return record
+    return json.loads(json.dumps(record, default=str))   # plain JSON data, as written
 
 
 def _iso(t: float) -> str:

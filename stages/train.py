@@ -105,7 +105,7 @@ def record_provenance(paths: Paths, state, device: str, args: dict) -> dict:
     best = next((r for r in state.history if r.get("epoch") == state.best_epoch), None)
     chosen = best or (state.history[-1] if state.history else {})
     val = {k.split("/", 1)[1]: v for k, v in chosen.items() if k.startswith("val/")}
-    extra = {"val": {"epoch": chosen.get("epoch"), "chosen_on": "val sdr" if best else
+    extra = {"val": {"epoch": chosen.get("epoch"), "chosen_on": "best val SDR" if best else
                      "last epoch (no finite val SDR)", **val},
              "epochs": state.epoch, "steps": state.global_step}
     record = provenance.collect(device=device, extra=extra, **args)
