@@ -149,6 +149,111 @@ def test_performers_are_frequent_persons_left_to_right():
     assert find_performers(boxes, np.ones((10, 2), bool), 0.1) == []
 
 
+# ---- a second performer must be a person (issue 12, item 9) ----------------------------------
+
+
+def _detections(data, spec):
+    from pipeline.pose.annotations import read_alphapose
+
+    by_frame = read_alphapose(ann(data, spec))
+    return [by_frame[t] for t in sorted(by_frame)]
+
+
+def _copy(det, scale=(1.0, 1.0), shift=(0.0, 0.0), about=None):
+    """``det`` scaled about ``about`` (default its box centre) and shifted, as a new find."""
+    from pipeline.pose.annotations import Detection, box_from_joints
+
+    kp = det.keypoints.copy()
+    c = np.asarray(about if about is not None else (det.box[:2] + det.box[2:]) / 2)
+    kp[:, :2] = (kp[:, :2] - c) * scale + c + shift
+    return Detection(kp, box_from_joints(kp), det.score * 0.9)
+
+
+def test_a_phantom_beside_or_inside_the_performer_is_not_a_second_performer(data):
+    from pipeline.pose import keypoints as kpio
+    from pipeline.separate import keep_people, two_people
+
+    solo = [d[0] for d in _detections(data, SOLO)]
+    w = float(solo[0].box[2] - solo[0].box[0])
+    phantoms = {   # the shapes MediaPipe's second pass found in rendered one-performer videos
+        "thin, beside": lambda d: _copy(d, (0.2, 0.5), (0.65 * w, 0)),
+        "inside, lower half": lambda d: _copy(d, (0.5, 0.5), (0, 0.2 * w)),
+        "small, beside": lambda d: _copy(d, (0.35, 0.35), (0.8 * w, 0)),
+    }
+    for name, make in phantoms.items():
+        frames = [[d, make(d)] for d in solo]
+        assert not any(two_people(*f) for f in frames), name
+        kept, people = keep_people(frames, 0.1)
+        kp, boxes, absent = kpio.assign_slots(kept)
+        assert people == 1 and find_performers(boxes, absent, 0.1) == [0], name
+        assert all(k == [d] for k, d in zip(kept, solo)), name   # the performer, not the phantom
+    # a second person of the same build beside the first is one, in enough frames
+    frames = [[d, _copy(d, shift=(1.2 * w, 0))] for d in solo]
+    assert sum(two_people(*f) for f in frames) >= 0.8 * len(frames)   # shoulders seen
+    assert keep_people(frames, 0.1)[1] == 2
+    few = [f if t < 2 else f[:1] for t, f in enumerate(frames)]     # 2 of 24 frames: too few
+    assert keep_people(few, 0.1)[1] == 1
+    # the rendered duet's two performers stay two
+    assert keep_people(_detections(data, DUET), 0.1)[1] == 2
+
+
+def test_mediapipe_phantom_in_a_rendered_one_performer_video_is_dropped(tmp_path):
+    """A rendered one-performer video in which MediaPipe's second pass finds a 'person' in 12
+    of 64 frames (the performer's lower body and instrument; before the fix: two performers)."""
+    from pipeline.pose.params import KeypointsParams
+    from pipeline.separate import load_video
+    from pipeline.synth.dataset import VideoSpec as Spec
+    from pipeline.synth.render import compose_parts, synthesize
+
+    require_tools("ffmpeg", "ffprobe")
+    pytest.importorskip("mediapipe")
+    params = SynthParams(duration=8.0, sample_rate=22050)
+    if not Path(params.soundfont).is_file():
+        pytest.skip(f"{params.soundfont} is absent")
+    spec = Spec("solo05", (CLASSES[25 % len(CLASSES)],), "solo", 505)
+    _, mix = synthesize(spec, params, compose_parts(spec, params))
+    sf.write(tmp_path / "a.wav", mix, params.sample_rate)
+    res = CliRunner().invoke(main, ["synth", "render", "--audio", str(tmp_path / "a.wav"),
+                                    "--instrument", spec.classes[0], "--out",
+                                    str(tmp_path / "v.mp4"), "--seed", "5"])
+    assert res.exit_code == 0, res.output
+    v = load_video(tmp_path / "v.mp4", None, KeypointsParams(backend="mediapipe"),
+                   DecodeParams(), 0.1, tmp_path / "kp.npz")
+    assert v.performers == [0]
+    absent = np.load(tmp_path / "kp.npz")["absent"]
+    assert absent[:, 1].all() and (~absent[:, 0]).mean() > 0.8   # the performer, in slot 0
+
+
+def test_a_truncated_video_gets_a_warning_naming_it(data, tmp_path):
+    """An mp4 whose index (at the front) declares 3 s but whose data stops at about 1.2 s:
+    it separates what is there, and says so."""
+    whole = tmp_path / "front.mp4"
+    ffmpeg.input(str(video(data, SOLO))).output(str(whole), c="copy", movflags="+faststart") \
+        .run(quiet=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:int(whole.stat().st_size * 0.4)])
+    n = decode_frames_count(cut)
+    records = [r for r in json.loads(ann(data, SOLO).read_text())
+               if int(r["image_id"][:6]) < n]
+    (tmp_path / "cut.json").write_text(json.dumps(records))
+    warnings = []
+    written = separate([cut], data / "tribert.pt", tmp_path / "o", stgcn=data / "stgcn.pt",
+                       keypoints=[tmp_path / "cut.json"], pose_params=POSE, progress=False,
+                       log=warnings.append)
+    assert [p.name for p in written] == ["cut.wav"]
+    assert len(warnings) == 2 and all(w.startswith(f"warning: {cut}: the container says 3.0 s")
+                                      and "truncated" in w for w in warnings), warnings
+    quiet = []
+    run(data, tmp_path / "o2", [SOLO], log=quiet.append)
+    assert quiet == []
+
+
+def decode_frames_count(path) -> int:
+    from pipeline.pose.keypoints import probe
+
+    return probe(path).frames
+
+
 def test_a_training_checkpoint_separates_like_its_model_package(data, tmp_path):
     """``--checkpoint checkpoints/last.pt`` (issue 12, item 8): the training state written by
     the real solver holds the package; separating with it gives the package's exact sound."""
