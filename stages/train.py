@@ -14,6 +14,7 @@ One process, or many under torchrun (see :mod:`model.solver` for the commands).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,7 +49,8 @@ def check_paths(clips: Path, pose: Path | None, out, checkpoint, live, plots) ->
         checks.output_path(path)
     for path in (live, plots):
         checks.output_path(path, folder=True)
-    set_aside_unreadable(checkpoint, log=lambda m: click.echo(f"train: {m}", err=True))
+    if int(os.environ.get("RANK", "0")) == 0:   # one rank renames; the others wait for it
+        set_aside_unreadable(checkpoint, log=lambda m: click.echo(f"train: {m}", err=True))
 
 
 def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset):
@@ -137,7 +139,10 @@ def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
     check_paths(clips, pose, out, checkpoint, live, plots)
     train_set, val_set = datasets(clips, pose, settings["seed"])
     torch.manual_seed(settings["seed"])
-    model = build_model(p.model)
+    try:
+        model = build_model(p.model)    # reads model.backbone_weights / vggish_weights, if set
+    except ValueError as e:
+        raise click.ClickException(str(e).splitlines()[0]) from None
     fingerprint = params_hash(to_dict(p.model), settings, data_fingerprint(clips, pose))
     paths = Paths(Path(checkpoint), Path(out), Path(live), Path(plots))
     record = dict(stage="train", params=p, inputs=[clips, pose], seed=settings["seed"],

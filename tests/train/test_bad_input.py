@@ -160,6 +160,14 @@ def test_a_bad_model_file_is_one_line_naming_it_everywhere_a_model_is_loaded(
     assert "weights_only" not in str(e.value)
     from stages.evaluate import main as evaluate
     from stages.finetune import main as finetune
+    from stages.train import main as train
+    weights = tmp_path / "params.yaml"
+    edited = yaml.safe_load(params.read_text())
+    edited["model"]["backbone_weights"] = str(bad)
+    weights.write_text(yaml.safe_dump(edited, sort_keys=False))
+    refused(train, ["--params", weights, "--clips", clip_dir, "--pose", pose_dir,
+                    "--out", tmp_path / "m.pt", "--checkpoint", tmp_path / "last.pt",
+                    "--live", tmp_path / "live", "--plots", tmp_path / "plots"], bad)
     msg = refused(evaluate, ["--params", params, "--model", bad, "--clips", clip_dir,
                              "--pose", pose_dir, "--out", tmp_path / "ev", "--no-progress"], bad)
     assert "weights_only" not in msg
