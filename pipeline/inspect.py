@@ -212,10 +212,19 @@ def model_card(path: str | Path, test_metrics: str | Path | None = None) -> str:
     raw = checkpoint.read(path, "model package")   # ValueError naming the file
     state = raw if checkpoint.is_training_state(raw) else None
     pkg = raw["model"] if state else raw
+    stgcn = isinstance(pkg, dict) and "config" in pkg and "class" not in pkg
     try:
-        model = checkpoint.from_package(pkg)
+        if stgcn:   # models/stgcn.pt (pipeline/pose/stgcn.py's checkpoint)
+            from pipeline.pose.stgcn import load_checkpoint
+
+            model = load_checkpoint(path)
+        else:
+            model = checkpoint.from_package(pkg)
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
-        raise ValueError(f"{path}: not a model package of this project: {e}") from None
+        why = (str(e).splitlines() or [""])[0].replace(f"{path}: ", "")
+        raise ValueError(f"{path}: not a model package of this project: {why}") from None
+    if not hasattr(model, "init_kwargs"):
+        model.init_kwargs = dict(pkg["config"])
     n = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     what = "training state holding a " if state else ""
@@ -255,6 +264,10 @@ def model_card(path: str | Path, test_metrics: str | Path | None = None) -> str:
             f"  seed         {rec.get('seed')}",
         ]
     val = rec.get("val") if isinstance(rec, dict) else None
+    if stgcn:
+        figures = pkg.get("metrics") or {}
+        lines.append(f"  val          {_figures(figures) or 'no figures recorded'}")
+        return "\n".join(lines)
     if not val and state and state.get("history"):
         best = [r for r in state["history"] if r.get("epoch") == state.get("best_epoch")]
         chosen = (best or state["history"][-1:])[0]

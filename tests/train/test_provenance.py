@@ -125,3 +125,16 @@ def test_dvc_yaml_declares_a_provenance_record_beside_every_metrics_file():
         for metrics in names(stage.get("metrics")):
             want = (Path(metrics).parent / "provenance.json").as_posix()
             assert want in outs, f"stage {name}: {want} not declared"
+
+
+def test_an_stgcn_checkpoint_with_its_record_gets_a_card(tmp_path):
+    """models/stgcn.pt (its stage attaches the record the same way): the card shows its val
+    accuracy."""
+    from pipeline.pose.stgcn import STGCN, save_checkpoint
+
+    save_checkpoint(STGCN(width=0.0625).eval(), tmp_path / "stgcn.pt",
+                    {"classes": ["a"], "window": 16, "metrics": {"val_accuracy": 0.5}})
+    provenance.attach(tmp_path / "stgcn.pt", provenance.collect("stgcn_train", seed=7))
+    card = CliRunner().invoke(tribert, ["inspect", str(tmp_path / "stgcn.pt")]).output
+    assert "STGCN model package" in card and "stage stgcn_train" in card
+    assert "val          val_accuracy 0.5" in card and "seed         7" in card
