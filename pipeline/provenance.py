@@ -109,8 +109,10 @@ def machine(device: str | None = None) -> dict:
 # code, libraries, params, data
 
 
-def git_state(root: Path = ROOT) -> Optional[dict]:
-    """{"commit", "dirty"} of the checkout at ``root``; None outside git (or without git)."""
+def git_state(root: Path = ROOT, ignore: Iterable[str] = ()) -> Optional[dict]:
+    """{"commit", "dirty", "changed"} of the checkout at ``root``; None outside git (or without
+    git). Tracked files under ``ignore`` (the pipeline's own outputs and ``dvc.lock``, which a
+    running ``dvc repro`` rewrites) do not make the tree dirty."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
                               timeout=30)
@@ -121,7 +123,9 @@ def git_state(root: Path = ROOT) -> Optional[dict]:
         status = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.TimeoutExpired):
         return None
-    changed = [line[3:] for line in status.stdout.splitlines()]
+    skip = tuple(str(i).rstrip("/") for i in ignore)
+    changed = [f for f in (line[3:].strip('"') for line in status.stdout.splitlines())
+               if not any(f == i or f.startswith(i + "/") for i in skip)]
     return {"commit": head.stdout.strip(), "dirty": bool(changed), "changed": changed[:20]}
 
 
@@ -132,6 +136,21 @@ def libraries() -> dict:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
+    return out
+
+
+def pipeline_outputs(dvc_yaml: Path) -> list[str]:
+    """Every out, metrics and plots path of ``dvc_yaml``, and ``dvc.lock``."""
+    import yaml
+
+    try:
+        stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {})
+    except (OSError, yaml.YAMLError):
+        return ["dvc.lock"]
+    out = ["dvc.lock"]
+    for s in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            out += [next(iter(i)) if isinstance(i, dict) else str(i) for i in s.get(kind) or []]
     return out
 
 
@@ -245,7 +264,7 @@ def collect(stage: str, params=None, inputs: Iterable[str | Path] = (), seed: in
         "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
         "started": _iso(started if started is not None else now),
         "wall_s": round(now - started, 3) if started is not None else None,
-        "git": git_state(),
+        "git": git_state(ignore=pipeline_outputs(Path(dvc_yaml))),
         "params": params_record(params, keys, resolved) if params is not None else {},
         "params_file": str(getattr(params, "path", "")) or None,
         "data": fingerprint(inputs),

@@ -138,3 +138,31 @@ def test_an_stgcn_checkpoint_with_its_record_gets_a_card(tmp_path):
     card = CliRunner().invoke(tribert, ["inspect", str(tmp_path / "stgcn.pt")]).output
     assert "STGCN model package" in card and "stage stgcn_train" in card
     assert "val          val_accuracy 0.5" in card and "seed         7" in card
+
+
+def test_dirty_means_code_or_config_changed_not_the_pipeline_outputs(tmp_path):
+    """A running `dvc repro` rewrites dvc.lock and git-tracked results; a later stage's record
+    must not call the tree dirty for that, but must for an edited source or params file."""
+    import subprocess
+
+    from support import require_tools
+
+    require_tools("git")
+    for name in ("code.py", "params.yaml", "dvc.lock", "results/m/metrics.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1\n")
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a],  # noqa: E731
+                                    cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "x")
+    outputs = ["dvc.lock", "results/m/metrics.json"]
+    for name in outputs:
+        (tmp_path / name).write_text("2\n")
+    state = provenance.git_state(tmp_path, ignore=outputs)
+    assert re.fullmatch(r"[0-9a-f]{40}", state["commit"]) and state["dirty"] is False
+    (tmp_path / "params.yaml").write_text("2\n")
+    state = provenance.git_state(tmp_path, ignore=outputs)
+    assert state["dirty"] is True and state["changed"] == ["params.yaml"]
+    assert provenance.git_state(tmp_path / "results") is not None     # inside the checkout
+    assert provenance.git_state(Path("/")) is None                     # outside any checkout
