@@ -7,15 +7,17 @@ it loads with ``torch.load(weights_only=True)``: a checkpoint file cannot run co
 from __future__ import annotations
 
 import inspect
-import pickle
+import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from model.readfile import read, unreadable_reason  # noqa: F401
 from pipeline.atomic import atomic_path
 
 FORMAT = 1
+TRAIN_STATE_PREFIX = "tribert-train-state/"  # model/solver.py's STATE_FORMAT
 
 
 def model_classes() -> dict[str, type[nn.Module]]:
@@ -78,22 +80,47 @@ def save(path: str | Path, model: nn.Module) -> None:
         torch.save(package(model), tmp)
 
 
-def read(path: str | Path, what: str, map_location: str | torch.device = "cpu"):
-    """``torch.load(path, weights_only=True)``; an unreadable file raises ValueError naming the
-    file and ``what`` it should have held."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{path}: cannot read {what}: {e}") from None
+def is_training_state(obj) -> bool:
+    """Whether ``obj`` is a training state (``checkpoints/last.pt``, model/solver.py's
+    ``tribert-train-state/N`` format), which holds the model package under ``"model"``."""
+    return (isinstance(obj, dict) and isinstance(obj.get("model"), dict)
+            and str(obj.get("format", "")).startswith(TRAIN_STATE_PREFIX))
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model saved at ``path`` (``weights_only=True``)."""
     path = Path(path)
     pkg = read(path, "model package", map_location)
-    if isinstance(pkg, dict) and "format" not in pkg and isinstance(pkg.get("model"), dict):
+    if is_training_state(pkg):
         pkg = pkg["model"]  # a training checkpoint (model/solver.py) holds the package here
     try:
         return from_package(pkg)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
+
+
+def set_aside_unreadable(path: str | Path, log=print) -> Path | None:
+    """A training state at ``path`` (``checkpoints/last.pt``) that cannot be read is renamed to
+    ``<name>.unreadable`` (replacing an older one) and the run starts afresh, with a warning
+    naming both files; returns the new name, or None when ``path`` is absent or readable.
+
+    Why not refuse: the checkpoint is a DVC ``persist`` output, so a refusal would fail every
+    later ``dvc repro`` until someone deletes the file by hand, while a training state is only
+    ever recomputable work in progress (the stage writes it atomically, so an unreadable one
+    comes from outside: a disk fault, a copy cut short, a file put there by hand). Renaming
+    keeps the bytes for a look and never resumes from something that is not a training state.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        state = read(path, "training state")
+        problem = "" if is_training_state(state) else "not a training state of this project"
+    except ValueError as e:
+        problem = str(e).replace(f"{path}: cannot read training state: ", "")
+    if not problem:
+        return None
+    aside = path.with_name(path.name + ".unreadable")
+    os.replace(path, aside)
+    log(f"warning: {path}: {problem}; moved to {aside}, training starts afresh")
+    return aside

@@ -31,7 +31,15 @@ def peak_rss_mb() -> float:
 
 
 def report(figures: dict, as_json: bool, title: str = "") -> None:
-    """Print ``figures`` as aligned lines, or as one JSON object on stdout with ``as_json``."""
+    """Print ``figures`` as aligned lines, or as one JSON object on stdout with ``as_json``;
+    either way with the machine they were measured on: the CPU model, its SIMD instruction
+    sets and the kernel level torch uses (``cpu``, ``cpu_isa``, ``cpu_torch_kernels``)."""
+    from pipeline.provenance import cpu_info
+
+    info = cpu_info()
+    figures = {**figures, "cpu": info["model"], "cpu_isa": " ".join(info["isa"]) or "none",
+               "cpu_torch_kernels": info["torch_capability"] or "unknown",
+               "cpu_count": info["cores"]}
     if as_json:
         json.dump(figures, sys.stdout, sort_keys=True)
         sys.stdout.write("\n")

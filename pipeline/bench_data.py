@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from pipeline import decode, manifest, shards
+from pipeline import cmdpath, decode, manifest, shards
 from pipeline.bench import peak_rss_mb, report
 from pipeline.classes import CLASSES
 from pipeline.params import ExecutorParams, params_hash
@@ -35,7 +35,7 @@ def make_videos(directory: Path, n: int, seconds: float) -> Path:
                         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25,noise=alls=8:allf=t",
                         "-f", "lavfi", "-i", f"sine=frequency={220 + 40 * i}:sample_rate=44100",
                         "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast",
-                        "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)], check=True)
+                        "-pix_fmt", "yuv420p", "-c:a", "aac", cmdpath.arg(path)], check=True)
         rows.append(manifest.Row(path.stem[:11], (CLASSES[i % len(CLASSES)],),
                                  split=("train", "val", "test")[i % 3],
                                  video=str(path.relative_to(directory)), duration=seconds))

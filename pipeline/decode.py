@@ -32,7 +32,7 @@ from typing import Literal
 import ffmpeg
 import numpy as np
 
-from pipeline import atomic, manifest
+from pipeline import atomic, cmdpath, manifest
 from pipeline.classes import multi_hot
 from pipeline.executor import Failure, map_videos
 from pipeline.faults import kill_point
@@ -134,7 +134,7 @@ def _stream_duration(s: dict, fmt: dict) -> float:
 def probe(path: str, p: DecodeParams) -> Probe:
     """Probe ``path``; raise :class:`Skip` with the reason when the video cannot be used."""
     try:
-        info = ffmpeg.probe(str(path))
+        info = ffmpeg.probe(cmdpath.arg(path))
     except ffmpeg.Error as e:
         last = (e.stderr or b"").decode(errors="replace").strip().splitlines()
         raise Skip(f"unreadable container: {last[-1] if last else 'ffprobe failed'}") from None
@@ -178,8 +178,9 @@ def _run(stream, what: str, path: str) -> bytes:
 
 def decode_audio(path: str, p: DecodeParams) -> np.ndarray:
     """The whole audio track as mono float32 at ``sample_rate``, clipped to [-1, 1]."""
-    out = _run(ffmpeg.input(str(path)).output("pipe:", format="f32le", acodec="pcm_f32le",
-                                              ac=1, ar=p.sample_rate, vn=None), "audio", path)
+    stream = ffmpeg.input(cmdpath.arg(path)).output("pipe:", format="f32le", acodec="pcm_f32le",
+                                                    ac=1, ar=p.sample_rate, vn=None)
+    out = _run(stream, "audio", path)
     wave = np.frombuffer(out, dtype="<f4").astype(np.float32)
     if not np.isfinite(wave).all():
         raise Skip("audio contains NaN or infinite samples")
@@ -203,7 +204,7 @@ def video_filter(p: DecodeParams) -> str:
 def decode_frames(path: str, p: DecodeParams, wanted: set[int]) -> tuple[dict[int, np.ndarray], int]:
     """Frames at ``fps`` whose index is in ``wanted`` (streamed; others are discarded), and the
     number of frames ffmpeg produced."""
-    args = (ffmpeg.input(str(path))
+    args = (ffmpeg.input(cmdpath.arg(path))
             .output("pipe:", format="rawvideo", pix_fmt="rgb24", vf=video_filter(p), an=None)
             .global_args("-nostdin", "-loglevel", "error").compile())
     frame_bytes = p.size * p.size * 3

@@ -31,7 +31,7 @@ import ffmpeg
 import yt_dlp
 from yt_dlp.utils import GeoRestrictedError, YoutubeDLError
 
-from pipeline import atomic
+from pipeline import atomic, cmdpath
 from pipeline.executor import Failure, map_videos
 from pipeline.lists import ID_RE
 from pipeline.manifest import Row
@@ -79,7 +79,7 @@ def probe(path: str | Path) -> float:
     if not path.is_file() or path.stat().st_size == 0:
         raise CorruptVideo("empty file")
     try:
-        info = ffmpeg.probe(str(path))
+        info = ffmpeg.probe(cmdpath.arg(path))
     except ffmpeg.Error as e:
         lines = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
         raise CorruptVideo(f"ffprobe: {lines[-1] if lines else 'cannot read the file'}"[:300]) from None
@@ -145,7 +145,8 @@ def ytdlp_download(video_id: str, tmp_path: Path, *, max_height: int = 360, time
     never read as an option.
     """
     tmp_path = Path(tmp_path)
-    work = Path(tempfile.mkdtemp(prefix=f"{atomic.TMP_MARK}{video_id}-ytdlp-", dir=tmp_path.parent))
+    work = Path(tempfile.mkdtemp(prefix=f"{atomic.TMP_MARK}{video_id}-ytdlp-",
+                                dir=cmdpath.arg(tmp_path.parent)))
     try:
         opts = ytdlp_options(str(work / f"{video_id}.%(ext)s"), max_height, timeout, retries,
                              cookies)

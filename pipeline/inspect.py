@@ -1,4 +1,5 @@
-"""``tribert inspect SHARD.h5 [...]``: summarise clip shards, check their integrity, render a clip.
+"""``tribert inspect SHARD.h5 [...]``: summarise clip shards, check their integrity, render a clip;
+``tribert inspect MODEL.pt``: a model card (:func:`model_card`).
 
 The summary lists clips per class and split, durations, dataset shapes and dtypes and the file
 attributes. The integrity check reads every row of every dataset and exits non-zero when a shard
@@ -18,86 +19,12 @@ import click
 import h5py
 import numpy as np
 
-from pipeline import atomic, shards
+from pipeline import atomic, checks, shards
 from pipeline.classes import CLASSES
 from pipeline.manifest import SPLITS
 
-REQUIRED_ATTRS = {"schema_version": shards.SCHEMA_VERSION, "sample_rate": 11025,
-                  "clip_samples": 65535, "n_fft": 1022, "hop": 256, "warp_size": 256}
-OTHER_ATTRS = ("n_clips", "fps", "frame_size", "frames_per_clip", "classes", "params_hash",
-               "warp", "window", "align_corners")
-
-
-def _check_attrs(f: h5py.File) -> list[str]:
-    problems = [f"attribute {k} missing" for k in (*REQUIRED_ATTRS, *OTHER_ATTRS)
-                if k not in f.attrs]
-    for k, want in REQUIRED_ATTRS.items():
-        if k in f.attrs and f.attrs[k] != want:
-            problems.append(f"attribute {k} is {f.attrs[k]!r}, expected {want!r}")
-    if "classes" in f.attrs and [str(c) for c in f.attrs["classes"]] != list(CLASSES):
-        problems.append("attribute classes differs from the 21 official classes")
-    if "n_clips" in f.attrs and not int(f.attrs["n_clips"]) > 0:
-        problems.append(f"attribute n_clips is {f.attrs['n_clips']!r}")
-    return problems
-
-
-def _check_rows(name: str, ds: h5py.Dataset) -> list[str]:
-    """Read every row (catches truncated data) and check the values of ``name``."""
-    problems = []
-    for r in range(ds.shape[0]):
-        try:
-            row = ds[r]
-        except (OSError, ValueError) as e:
-            return [f"{name}[{r}] unreadable: {e}"]
-        if name == "waveform":
-            if not np.isfinite(row).all():
-                problems.append(f"waveform[{r}] has NaN or infinite samples")
-            elif np.abs(row).max() > 1.0:
-                problems.append(f"waveform[{r}] exceeds [-1, 1] (max {np.abs(row).max():.3f})")
-            elif not np.abs(row).sum() > 1e-5:
-                problems.append(f"waveform[{r}] is silent")
-        elif name == "mag" and not (np.isfinite(row).all() and (row >= 0).all()):
-            problems.append(f"mag[{r}] has NaN or negative values")
-        elif name == "label" and not (set(np.unique(row)) <= {0, 1} and row.sum() >= 1):
-            problems.append(f"label[{r}] is not a non-empty multi-hot vector")
-        elif name == "split" and row.decode() not in (*SPLITS, ""):
-            problems.append(f"split[{r}] is {row!r}")
-        elif name == "kind" and row.decode() not in ("solo", "duet"):
-            problems.append(f"kind[{r}] is {row!r}")
-    return problems[:10]
-
-
-def check_shard(path: str | Path) -> list[str]:
-    """Integrity problems of one shard (empty when it is sound)."""
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        return [f"unreadable file: {e}"]
-    with f:
-        problems = _check_attrs(f)
-        if problems:
-            return problems
-        n, fpc, size = (int(f.attrs[k]) for k in ("n_clips", "frames_per_clip", "frame_size"))
-        ids = f.get("video_id")
-        id_len = ids.dtype.itemsize if isinstance(ids, h5py.Dataset) and ids.dtype.kind == "S" \
-            else shards.ID_LEN  # any width holds whole IDs (older shards: 11)
-        for name, (shape, dtype) in shards.schema(n, fpc, size, id_len).items():
-            if name not in f:
-                problems.append(f"dataset {name} missing")
-            elif f[name].shape != shape:
-                problems.append(f"{name} has shape {f[name].shape}, expected {shape}")
-            elif f[name].dtype != dtype:
-                problems.append(f"{name} has dtype {f[name].dtype}, expected {dtype}")
-            else:
-                problems += _check_rows(name, f[name])
-        return problems
-
-
-def unchecked(path: str | Path) -> list[str]:
-    """Datasets of a shard without a checksum (written before the fletcher32 filter): damage to
-    their compressed chunks may decompress to wrong values without an error."""
-    with h5py.File(path, "r") as f:
-        return [k for k, ds in f.items() if isinstance(ds, h5py.Dataset) and not ds.fletcher32]
+from pipeline.shard_check import (OTHER_ATTRS, REQUIRED_ATTRS, _first_line,  # noqa: F401
+                                  check_shard, unchecked)
 
 
 def summarise(paths) -> str:
@@ -175,6 +102,143 @@ def render(path: str | Path, index: int, out: str | Path, pose_dir: str | Path |
     plt.close(fig)
 
 
+# --------------------------------------------------------------------------------------------
+# model card (issue 12, item 12)
+
+
+def is_model_file(path: str | Path) -> bool:
+    """A ``.pt``/``.pth`` file: a model package or training state, not a shard."""
+    return Path(path).suffix in (".pt", ".pth")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _figures(d: dict, skip=("epoch", "chosen_on")) -> str:
+    return ", ".join(f"{k} {_fmt(v)}" for k, v in d.items()
+                     if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def model_card(path: str | Path, test_metrics: str | Path | None = None) -> str:
+    """What ``path`` holds and what made it: class, parameter count, the provenance record
+    (:mod:`pipeline.provenance`) the stage stored in it, its val figures, and the test figures of
+    ``test_metrics`` (results/evaluate/metrics.json) with whether they were measured on this
+    very file (the evaluate stage's provenance.json holds the SHA-256 of the model it read)."""
+    from model import checkpoint
+    from pipeline import provenance
+
+    path = Path(path)
+    raw = checkpoint.read(path, "model package")   # ValueError naming the file
+    state = raw if checkpoint.is_training_state(raw) else None
+    pkg = raw["model"] if state else raw
+    stgcn = isinstance(pkg, dict) and "config" in pkg and "class" not in pkg
+    try:
+        if stgcn:   # models/stgcn.pt (pipeline/pose/stgcn.py's checkpoint)
+            from pipeline.pose.stgcn import load_checkpoint
+
+            model = load_checkpoint(path)
+        else:
+            model = checkpoint.from_package(pkg)
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        why = (str(e).splitlines() or [""])[0].replace(f"{path}: ", "")
+        raise ValueError(f"{path}: not a model package of this project: {why}") from None
+    if not hasattr(model, "init_kwargs"):
+        model.init_kwargs = dict(pkg["config"])
+    n = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    what = "training state holding a " if state else ""
+    lines = [f"{path}: {what}{type(model).__name__} model package",
+             f"  parameters   {n:,}" + ("" if trainable == n else f" ({trainable:,} trainable)"),
+             "  arguments    " + ", ".join(f"{k}={v}" for k, v in sorted(model.init_kwargs.items()))]
+    rec = pkg.get("provenance") if isinstance(pkg, dict) else None
+    if not isinstance(rec, dict):
+        lines.append("  provenance   none recorded (not written by a stage of this version)")
+    else:
+        git = rec.get("git") or {}
+        code = (f"git {git.get('commit', '?')[:12]}"
+                + (f" with uncommitted changes ({', '.join(git.get('changed', [])[:5])})"
+                   if git.get("dirty") else " (clean)")) if git else "not a git checkout"
+        m = rec.get("machine", {})
+        cpu = m.get("cpu", {})
+        gpu = m.get("gpu", {})
+        threads = m.get("threads", {})
+        data = rec.get("data", {})
+        inputs = "; ".join(f"{k} {v.get('files', 1)} file(s) {v.get('bytes', 0) / 1e6:.1f} MB "
+                           f"sha256 {str(v.get('sha256', 'missing'))[:12]}"
+                           for k, v in data.get("inputs", {}).items())
+        libs = ", ".join(f"{k} {v}" for k, v in rec.get("libraries", {}).items() if v)
+        params = rec.get("params", {})
+        lines += [
+            f"  made by      stage {rec.get('stage')} ({' '.join(rec.get('command', []))}), "
+            f"started {rec.get('started')}, wall time {_fmt(rec.get('wall_s'))} s",
+            f"  code         {code}",
+            f"  data         sha256 {str(data.get('sha256', '?'))[:16]} ({inputs or 'no inputs'})",
+            f"  params       sections {', '.join(params) or 'none'}; "
+            + ", ".join(f"{s}: {_figures(params[s], ())}" for s in ("train", "finetune")
+                        if isinstance(params.get(s), dict)),
+            f"  libraries    {libs}",
+            f"  machine      {provenance.cpu_line(cpu) if cpu else '?'}; device "
+            f"{m.get('device', '?')}{' (' + gpu.get('name', '') + ')' if gpu else ''}; threads "
+            f"torch {threads.get('torch')}, OMP_NUM_THREADS {threads.get('OMP_NUM_THREADS')}",
+            f"  seed         {rec.get('seed')}",
+        ]
+    val = rec.get("val") if isinstance(rec, dict) else None
+    if stgcn:
+        figures = pkg.get("metrics") or {}
+        lines.append(f"  val          {_figures(figures) or 'no figures recorded'}")
+        return "\n".join(lines)
+    if not val and state and state.get("history"):
+        best = [r for r in state["history"] if r.get("epoch") == state.get("best_epoch")]
+        chosen = (best or state["history"][-1:])[0]
+        val = {"epoch": chosen.get("epoch"), **{k.split("/", 1)[1]: v for k, v in chosen.items()
+                                                 if k.startswith("val/")}}
+    lines.append(f"  val          epoch {val.get('epoch')}"
+                 f"{' (' + val['chosen_on'] + ')' if val.get('chosen_on') else ''}: "
+                 f"{_figures(val)}" if val else "  val          no figures recorded")
+    lines += _test_lines(path, test_metrics)
+    return "\n".join(lines)
+
+
+def _test_lines(model_path: Path, metrics: str | Path | None) -> list[str]:
+    import json
+
+    from pipeline import provenance
+
+    if metrics is None or not Path(metrics).is_file():
+        return [f"  test         no figures ({metrics or 'no metrics file'} absent: "
+                f"`dvc repro evaluate` writes them)"]
+    metrics = Path(metrics)
+    try:
+        table = json.loads(metrics.read_text())
+    except (OSError, ValueError) as e:
+        return [f"  test         {metrics}: unreadable ({e})"]
+    rec_path = metrics.parent / "provenance.json"
+    whose = "not known which model file they were measured on (no provenance.json)"
+    try:
+        rec = json.loads(rec_path.read_text())
+        entries = rec.get("data", {}).get("inputs", {})
+        shas = {v.get("sha256") for v in entries.values()}
+        whose = ("measured on this model file" if provenance.file_sha256(model_path) in shas
+                 else "WARNING: measured on another model file (stale: run dvc repro)")
+    except (OSError, ValueError):
+        pass
+    lines = [f"  test         {metrics} ({whose}):"]
+    for name, figures in table.items():
+        if isinstance(figures, dict):
+            lines.append(f"    {name:<10} {_figures(figures)}")
+    return lines
+
+
+def _card_or_error(path: str, metrics) -> str:
+    try:
+        return model_card(path, metrics)
+    except ValueError as e:
+        raise click.ClickException(str(e).splitlines()[0]) from None
+
+
 @click.command("inspect")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--render", "render_index", type=int, default=None, metavar="INDEX",
@@ -182,8 +246,18 @@ def render(path: str | Path, index: int, out: str | Path, pose_dir: str | Path |
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="picture path (.png)")
 @click.option("--pose", "pose_dir", type=click.Path(file_okay=False), default=None,
               help="row-aligned pose shard directory: draw its keypoints")
-def inspect_cmd(paths, render_index, out, pose_dir):
-    """Summarise and check clip shards (exit 1 on a damaged shard); optionally render a clip."""
+@click.option("--metrics", "test_metrics", type=click.Path(dir_okay=False),
+              default="results/evaluate/metrics.json", show_default=True,
+              help="test figures shown in a model card (a .pt path)")
+def inspect_cmd(paths, render_index, out, pose_dir, test_metrics):
+    """Summarise and check clip shards (exit 1 on a damaged shard); optionally render a clip.
+    A model file (.pt) gets a model card: parameter count, what made it, val and test figures."""
+    models = [p for p in paths if is_model_file(p)]
+    for path in models:
+        click.echo(_card_or_error(path, test_metrics))
+    paths = [p for p in paths if not is_model_file(p)]
+    if not paths:
+        return
     sound, bad = [], []
     for path in paths:
         problems = check_shard(path)
@@ -202,6 +276,7 @@ def inspect_cmd(paths, render_index, out, pose_dir):
     if render_index is not None:
         if out is None:
             raise click.UsageError("--render needs --out FILE.png")
+        checks.output_path(out)
         if paths[0] in bad:
             raise click.ClickException(f"{paths[0]}: not rendering from a damaged shard")
         render(paths[0], render_index, out, pose_dir)

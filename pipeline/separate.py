@@ -22,7 +22,17 @@ Decisions:
 - Performers: the keypoint slots that hold a person in at least ``min_presence`` of the video's
   frames (shorter appearances are passers-by or detector phantoms), ordered left to right by the
   median centre of their boxes. The keypoint stage keeps at most two persons per frame, so a video
-  has one or two performers; two videos give up to four sources.
+  has one or two performers; two videos give up to four sources. A second find counts only in
+  frames where it and the first are two people (:func:`two_people`): both bodies (8 of the 17
+  body joints seen, both shoulders among them), the smaller box at most 25% inside the larger,
+  at least 0.3 of its area, with shoulders 0.4-2.5 times as wide; and only when such frames make
+  ``min_presence`` of the video (:func:`keep_people`). Otherwise each frame keeps its largest
+  body. Measured on MediaPipe's finds: in 12 rendered one-performer videos (``tribert synth
+  render``, 8 s) its second pass found a second "person" in 1-12 frames of 64 and three videos
+  got a phantom second performer; such pairs pass the test in at most 1 frame of 64, while the
+  real pairs of 6 rendered duets pass in 14-61 frames of 64: 0 phantoms, 6 of 6 duets kept.
+- A file cut short (its container declares more than it decodes, by over 1 s and 10%) gets a
+  warning naming it; what decodes is separated.
 - Conditioning: source k is the whole clip frame (exactly what training clips show) with the pose
   stream holding performer k alone, in the first person slot, every other slot absent - the way a
   solo training clip looks. Whole frames are kept rather than crops around the performer because
@@ -65,7 +75,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline import atomic
+from pipeline import atomic, checks, cmdpath
 from pipeline.decode import DecodeParams, Skip, decode_audio, decode_frames
 from pipeline.pose import keypoints as kpio
 from pipeline.pose.halpe import NUM_JOINTS
@@ -168,6 +178,64 @@ def find_performers(boxes: np.ndarray, absent: np.ndarray, min_presence: float) 
     return sorted(slots, key=lambda s: centre[s])
 
 
+# A second find is a second person only if it and the first form two bodies side by side
+# (measured on MediaPipe's finds in 12 rendered one-performer and 6 two-performer videos; see
+# the module docstring, "Performers").
+BODY_JOINTS = 8           # of the 17 body joints (Halpe 0..16), seen, shoulders included
+MAX_CONTAINED = 0.25      # share of the smaller box inside the larger one
+MIN_AREA_RATIO = 0.3      # smaller box area / larger box area
+SHOULDER_RATIO = (0.4, 2.5)   # shoulder width of the smaller / of the larger
+
+
+def is_body(kp: np.ndarray) -> bool:
+    """Joints ``(68, 3)`` that form a body: at least BODY_JOINTS of the 17 body joints seen,
+    both shoulders among them."""
+    seen = kp[:17, 2] > 0
+    return bool(seen.sum() >= BODY_JOINTS and seen[5] and seen[6])
+
+
+def _area(box: np.ndarray) -> float:
+    return float(max(box[2] - box[0], 0) * max(box[3] - box[1], 0))
+
+
+def two_people(a, b) -> bool:
+    """Whether detections ``a`` and ``b`` of one frame are two people: both bodies, the
+    smaller box not mostly inside the larger (a part of the same person, or the instrument),
+    of a plausible size next to it, with shoulders of a plausible width next to its."""
+    if not (is_body(a.keypoints) and is_body(b.keypoints)):
+        return False
+    big, small = (a, b) if _area(a.box) >= _area(b.box) else (b, a)
+    if _area(small.box) <= 0:
+        return False
+    ix = max(0.0, min(big.box[2], small.box[2]) - max(big.box[0], small.box[0]))
+    iy = max(0.0, min(big.box[3], small.box[3]) - max(big.box[1], small.box[1]))
+    if ix * iy / _area(small.box) > MAX_CONTAINED:
+        return False
+    if _area(small.box) / _area(big.box) < MIN_AREA_RATIO:
+        return False
+    width = lambda kp: float(np.hypot(*(kp[5, :2] - kp[6, :2])))  # noqa: E731
+    ratio = width(small.keypoints) / max(width(big.keypoints), 1e-6)
+    return SHOULDER_RATIO[0] <= ratio <= SHOULDER_RATIO[1]
+
+
+def keep_people(frames: list, min_presence: float) -> tuple[list, int]:
+    """Per-frame detections -> (the detections kept, 1 or 2 people). Two people when the two
+    best finds of a frame are :func:`two_people` in at least ``min_presence`` of the frames:
+    then those frames keep both and the others their best find; otherwise every frame keeps its
+    largest body (a phantom is smaller than, or part of, the performer), or its best find when
+    it has no body."""
+    top = [sorted(d, key=lambda x: -x.score)[:2] for d in frames]
+    pairs = [len(d) == 2 and two_people(*d) for d in top]
+    if frames and sum(pairs) >= max(1, min_presence * len(frames)):
+        return [d if pair else d[:1] for d, pair in zip(top, pairs)], 2
+    kept = []
+    for d in frames:
+        bodies = [x for x in d if is_body(x.keypoints)]
+        kept.append([max(bodies, key=lambda x: _area(x.box))] if bodies else
+                    sorted(d, key=lambda x: -x.score)[:1])
+    return kept, 1
+
+
 def load_video(path: Path, annotations: Optional[Path], kp_params: KeypointsParams,
                p: DecodeParams, min_presence: float, work_file: Path):
     """Keypoints of ``path`` (backend ``kp_params.backend``) -> a :class:`Video`."""
@@ -177,6 +245,7 @@ def load_video(path: Path, annotations: Optional[Path], kp_params: KeypointsPara
         dets, info = kpio.detect(kp_params.backend, path, annotations, p.fps, kp_params)
     except (ValueError, FileNotFoundError) as e:
         raise SeparateError(_naming(path, e)) from None
+    dets, _ = keep_people(dets, min_presence)
     kp, boxes, absent = kpio.assign_slots(dets)
     performers = find_performers(boxes, absent, min_presence)
     if not performers:
@@ -207,7 +276,7 @@ def read_audio(path: Path, p: DecodeParams) -> np.ndarray:
     if not path.is_file():
         raise SeparateError(f"{path}: no such file")
     try:
-        streams = ffmpeg.probe(str(path)).get("streams", [])
+        streams = ffmpeg.probe(cmdpath.arg(path)).get("streams", [])
     except ffmpeg.Error as e:
         last = (e.stderr or b"").decode(errors="replace").strip().splitlines()
         why = _reason(path, ValueError(last[-1] if last else "ffprobe failed"))
@@ -223,8 +292,29 @@ def read_audio(path: Path, p: DecodeParams) -> np.ndarray:
     return wave
 
 
-def decode_video_frames(video: Video, wanted: set[int], p: DecodeParams) -> None:
-    """The wanted 8-fps frames of ``video``; a frame past what ffmpeg produced takes the last."""
+def container_seconds(path: Path) -> Optional[float]:
+    """The duration the container declares (ffprobe's format duration), if it declares one."""
+    import ffmpeg
+
+    try:
+        return float(ffmpeg.probe(cmdpath.arg(path))["format"]["duration"])
+    except (ffmpeg.Error, KeyError, TypeError, ValueError):
+        return None
+
+
+def warn_if_truncated(path: Path, decoded: float, what: str, log) -> None:
+    """Warn when ``decoded`` seconds fall well short (over 1 s and over 10%) of what the
+    container of ``path`` declares: a file cut short (a download or copy that stopped) still
+    opens, but only its beginning is there to separate."""
+    declared = container_seconds(path)
+    if declared and decoded < declared - max(1.0, 0.1 * declared):
+        log(f"warning: {path}: the container says {declared:.1f} s but its {what} decodes to "
+            f"{decoded:.1f} s (a truncated file?); separating the {decoded:.1f} s there are")
+
+
+def decode_video_frames(video: Video, wanted: set[int], p: DecodeParams) -> int:
+    """The wanted 8-fps frames of ``video``; a frame past what ffmpeg produced takes the last.
+    Returns how many frames ffmpeg produced."""
     try:
         kept, n = decode_frames(str(video.path), p, wanted)
     except Skip as e:
@@ -236,6 +326,7 @@ def decode_video_frames(video: Video, wanted: set[int], p: DecodeParams) -> None
         last, _ = decode_frames(str(video.path), p, {n - 1})
         kept.update({i: last[n - 1] for i in missing})
     video.frames = kept
+    return n
 
 
 @torch.no_grad()
@@ -338,14 +429,20 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
              decode: DecodeParams | None = None, keypoint_params: KeypointsParams | None = None,
              pose_params: PoseFeaturesParams | None = None, threshold: float = 0.5,
              min_presence: float = 0.1, batch_size: int = 4, with_video: bool = False,
-             progress: bool = True) -> list[Path]:
+             progress: bool = True, log=None) -> list[Path]:
     """Separate the performers of ``videos`` (module docstring); returns the written wavs
     (``out/<stem>.wav`` or ``out/<stem>-<k>.wav``, video by video, left to right), followed by
     the muxed videos with ``with_video``. ``keypoints``: one AlphaPose-format JSON per video
-    (backend ``annotations``); otherwise ``backend`` (mediapipe | alphapose) finds them."""
+    (backend ``annotations``); otherwise ``backend`` (mediapipe | alphapose) finds them.
+    ``log``: where warnings go (default: stderr)."""
+    log = log or (lambda m: click.echo(m, err=True))
     videos = [Path(v) for v in videos]
     audio = Path(audio) if audio is not None else None
     _check_arguments(videos, audio, keypoints)
+    try:
+        checks.output_path(out, folder=True)
+    except checks.InputError as e:
+        raise SeparateError(e.message) from None
     p = decode or DecodeParams()
     kp_params = dataclasses.replace(keypoint_params or KeypointsParams(),
                                     backend="annotations" if keypoints else backend)
@@ -353,6 +450,7 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
     model = load_tribert(Path(checkpoint), p)
     st = load_stgcn(Path(stgcn))
     mix = read_audio(audio or videos[0], p)
+    warn_if_truncated(audio or videos[0], len(mix) / p.sample_rate, "sound", log)
     with tempfile.TemporaryDirectory(prefix="tribert-separate-") as work:
         loaded = [load_video(v, Path(keypoints[i]) if keypoints else None, kp_params, p,
                              min_presence, Path(work) / f"{i}.npz")
@@ -361,7 +459,8 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
     fidx = [frame_indices(starts, p, v.n_frames) for v in loaded]
     for v, idx in zip(loaded, fidx):
         wanted = set(idx.ravel().tolist())
-        decode_video_frames(v, wanted, p)
+        n = decode_video_frames(v, wanted, p)
+        warn_if_truncated(v.path, n / p.fps, "picture", log)
         pose_features(v, wanted, st, pf)
     pieces = run_windows(model, mix, starts, loaded, fidx, threshold, batch_size, progress)
     estimates = overlap_add(pieces, starts, len(mix))
@@ -424,8 +523,9 @@ def mux(video: Path, wav: Path, dest: Path) -> Path:
     if dest.resolve() == video.resolve():
         raise SeparateError(f"{video}: the output {dest} would overwrite the input")
     with atomic.atomic_path(dest) as tmp:
-        picture, sound = ffmpeg.input(str(video)).video, ffmpeg.input(str(wav)).audio
-        stream = ffmpeg.output(picture, sound, str(tmp), vcodec="copy", acodec="aac",
+        picture = ffmpeg.input(cmdpath.arg(video)).video
+        sound = ffmpeg.input(cmdpath.arg(wav)).audio
+        stream = ffmpeg.output(picture, sound, cmdpath.arg(tmp), vcodec="copy", acodec="aac",
                                ar=44100, t=sf_duration(wav)).overwrite_output()
         try:
             stream.global_args("-nostdin", "-loglevel", "error").run(capture_stdout=True,

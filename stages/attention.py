@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 import torch
 
-from pipeline import attention_figures
+from pipeline import attention_figures, checks
 from pipeline.atomic import atomic_dir
 from pipeline.embeddings import EmbedError, load_tribert
 from pipeline.params import ParamsError, load_params
@@ -26,6 +26,8 @@ def main(params_path, clips, model_path, out, split):
         p = load_params(params_path)
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
+    checks.output_path(out, folder=True)
+    checks.clip_shards(clips)
     torch.set_num_threads(1)
     try:
         model = load_tribert(model_path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 import yaml
 
-from pipeline import decode
+from pipeline import checks, decode
 from pipeline.params import ParamsError, load_params
 
 
@@ -37,6 +37,8 @@ def main(params_path, manifest, out, sets, progress):
         params = load_params(params_path, _overrides(sets))
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
+    checks.input_file(manifest, "manifest", "run the acquire stage: dvc repro acquire")
+    checks.output_path(out, folder=True)
     try:
         summary = decode.run(manifest, out, params.decode, params.executor, progress=progress)
     except decode.NothingDecoded as e:

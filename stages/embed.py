@@ -7,7 +7,7 @@ import time
 
 import click
 
-from pipeline import embeddings
+from pipeline import checks, embeddings
 from pipeline.params import ParamsError, load_params
 
 
@@ -26,6 +26,10 @@ def main(params_path, clips, pose, model_path, out, progress):
         p = load_params(params_path)
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
+    checks.input_file(model_path, "model package", "run the train stage")
+    checks.output_path(out, folder=True)
+    checks.clip_shards(clips)
+    checks.pose_shards(pose or None)
     start = time.perf_counter()
     try:
         counts = embeddings.run(clips, pose or None, model_path, out, p.embed,

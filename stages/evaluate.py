@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import torch
 
-from pipeline import atomic
+from pipeline import atomic, checks, provenance
 from pipeline.classes import MUSIC11
 from pipeline.params import ParamsError, load_params
 
@@ -41,21 +41,29 @@ SUBSETS = {"all": None, "music11": MUSIC11}
 def main(params_path, model_path, clips, pose, out, subset, progress):
     """Separate fixed test mixtures with a model package and score them."""
     try:
-        p = load_params(params_path).evaluate
+        params = load_params(params_path)
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
+    p = params.evaluate
+    checks.input_file(model_path, "model package", "run the train stage")
+    checks.output_path(out, folder=True)
+    checks.clip_shards(clips)
+    checks.pose_shards(pose or None)
     from pipeline import evaluate, report   # torch-heavy; after the params are valid
 
     torch.set_num_threads(p.threads)
     out = Path(out)
     atomic.clean_temporaries(out)
-    start = time.monotonic()
+    start, started = time.monotonic(), time.time()
     try:
         run = evaluate.evaluate(model_path, clips, pose or None, p, SUBSETS[subset],
                                 progress=progress)
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise click.ClickException(str(e)) from None
     table = evaluate.write_tables(run, out)
+    provenance.write(out, provenance.collect(
+        "evaluate" if subset == "all" else f"evaluate_{subset}", params,
+        inputs=[model_path, clips, pose], seed=p.seed, started=started))
     click.echo(evaluate.summary(table))
     for problem in report.write_report(run, out, p):
         click.echo(f"evaluate: {problem}", err=True)

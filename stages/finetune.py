@@ -14,6 +14,7 @@ Writes ``models/tribert_music11.pt`` (best on val SDR), ``checkpoints/finetune_l
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -22,10 +23,11 @@ import torch
 
 from model.checkpoint import load as load_model, model_classes
 from model.solver import Paths
+from pipeline import checks
 from pipeline.classes import CLASS_INDEX, MUSIC11
 from pipeline.dataset import MixDataset
 from pipeline.params import ParamsError, load_params, params_hash, to_dict
-from stages.train import data_fingerprint, datasets, run
+from stages.train import check_paths, data_fingerprint, datasets, run
 
 MUSIC11_COLUMNS = [CLASS_INDEX[c] for c in MUSIC11]   # 21-class label column of each MUSIC class
 
@@ -73,14 +75,20 @@ def transfer(pretrained: torch.nn.Module, model: torch.nn.Module) -> list[str]:
 @click.option("--max-steps", type=int, default=None)
 def main(params_path, pretrained, clips, pose, out, checkpoint, live, plots, max_steps):
     """Fine-tune the pre-trained model on the MUSIC11 subset with new classification layers."""
+    started = time.time()
     try:
         p = load_params(params_path)
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
     settings = p.finetune.resolved(p.train, p.model.preset)
     clips, pose = Path(clips), Path(pose) if pose else None
+    checks.input_file(pretrained, "pre-trained model package", "run the train stage")
+    check_paths(clips, pose, out, checkpoint, live, plots)
+    try:
+        base = load_model(pretrained)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     train_set, val_set = datasets(clips, pose, settings["seed"], Music11MixDataset)
-    base = load_model(pretrained)
     torch.manual_seed(settings["seed"])
     model = with_classes(base, len(MUSIC11))
     fresh = transfer(base, model)
@@ -89,8 +97,10 @@ def main(params_path, pretrained, clips, pose, out, checkpoint, live, plots, max
     fingerprint = params_hash(to_dict(p.model), settings, data_fingerprint(clips, pose),
                               Path(pretrained).stat().st_size)
     paths = Paths(Path(checkpoint), Path(out), Path(live), Path(plots))
+    record = dict(stage="finetune", params=p, inputs=[pretrained, clips, pose],
+                  seed=settings["seed"], started=started, resolved={"finetune": settings})
     sys.exit(run(settings, model, train_set, val_set, paths, fingerprint, max_steps,
-                 label_map=MUSIC11_COLUMNS))
+                 label_map=MUSIC11_COLUMNS, provenance_args=record))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from pipeline import checks
 from pipeline.params import ParamsError, load_params
 from pipeline.pose import keypoints
 
@@ -25,6 +26,8 @@ def main(params_path, manifest, out, progress):
         params = load_params(params_path)
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
+    checks.input_file(manifest, "manifest", "run the acquire stage: dvc repro acquire")
+    checks.output_path(out, folder=True)
     s = keypoints.run(manifest, out, params.keypoints, params.decode.fps, params.executor, progress)
     click.echo(f"keypoints ({s['backend']}): {s['ok']} of {s['videos']} videos, {s['frames']} frames, "
                f"{s['persons_per_frame']} persons per frame ({s['failed']} failed, see {out}/status.csv)")

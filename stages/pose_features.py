@@ -10,7 +10,9 @@ from __future__ import annotations
 import click
 
 from pipeline.params import ParamsError, load_params
+from pipeline import checks
 from pipeline.pose import features
+from pipeline.pose.stgcn import load_checkpoint
 
 
 @click.command()
@@ -24,6 +26,12 @@ def main(params_path, clip_dir, keypoint_dir, model_path, out):
     try:
         params = load_params(params_path)
     except ParamsError as e:
+        raise click.ClickException(str(e)) from None
+    checks.output_path(out, folder=True)
+    checks.clip_shards(clip_dir)
+    try:
+        load_checkpoint(model_path)
+    except ValueError as e:
         raise click.ClickException(str(e)) from None
     s = features.run(clip_dir, keypoint_dir, model_path, out, params.pose_features, log=click.echo)
     click.echo(f"pose_features: {s['clips']} clips in {s['shards']} shards, "

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from pipeline import probe
+from pipeline import checks, probe, provenance
 from pipeline.params import ParamsError, load_params
 
 
@@ -21,12 +21,16 @@ def main(params_path, embeddings, out):
         p = load_params(params_path)
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
-    start = time.perf_counter()
+    checks.output_path(out, folder=True)
+    start, started = time.perf_counter(), time.time()
     try:
         metrics = probe.run(embeddings, p.probe, log=click.echo)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     probe.write(out, metrics, p.probe)
+    provenance.write(out, provenance.collect("probe", p, inputs=[embeddings],
+                                             seed=getattr(p.probe, "seed", None),
+                                             started=started))
     click.echo(probe.table(metrics, p.probe.pooling, p.probe.repeats))
     click.echo(f"probe: {time.perf_counter() - start:.1f} s")
 

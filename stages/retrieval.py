@@ -8,9 +8,12 @@ Reads the ``retrieval`` section. See pipeline/retrieval.py.
 """
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import click
 
-from pipeline import retrieval
+from pipeline import checks, provenance, retrieval
 from pipeline.params import ParamsError, load_params
 
 
@@ -25,10 +28,16 @@ def main(params_path, embeddings_dir, metrics_path, table_path):
         params = load_params(params_path)
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
+    checks.output_path(metrics_path)
+    checks.output_path(table_path)
     try:
+        started = time.time()
         retrieval.run(embeddings_dir, metrics_path, table_path, params.retrieval, log=click.echo)
     except retrieval.EmbeddingsError as e:
         raise click.ClickException(str(e)) from None
+    provenance.write(Path(metrics_path).parent, provenance.collect(
+        "retrieval", params, inputs=[embeddings_dir], seed=getattr(params.retrieval, "seed", None),
+        started=started))
 
 
 if __name__ == "__main__":  # pragma: no cover

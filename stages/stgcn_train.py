@@ -7,8 +7,12 @@ Reads the ``stgcn`` section. See pipeline/pose/stgcn_train.py.
 """
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import click
 
+from pipeline import checks, provenance
 from pipeline.params import ParamsError, load_params
 from pipeline.pose import stgcn_train
 
@@ -25,7 +29,15 @@ def main(params_path, manifest, keypoint_dir, model_path, metrics_path):
         params = load_params(params_path)
     except ParamsError as e:
         raise click.ClickException(str(e)) from None
+    checks.input_file(manifest, "manifest", "run the acquire stage: dvc repro acquire")
+    checks.output_path(model_path)
+    checks.output_path(metrics_path)
+    started = time.time()
     stgcn_train.run(manifest, keypoint_dir, model_path, metrics_path, params.stgcn, log=click.echo)
+    record = provenance.collect("stgcn_train", params, inputs=[manifest, keypoint_dir],
+                                seed=params.stgcn.seed, started=started)
+    provenance.attach(model_path, record)
+    provenance.write(Path(metrics_path).parent, record)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ TINY = {
     "train": {"epochs": 2, "batch_size": 4},
     "finetune": {"epochs": 1},
     "probe": {"repeats": 1, "epochs": 30},
+    "evaluate": {"mixtures": 0, "multi_mixtures": 0},   # each test clip once (default: 300/120)
 }
 
 IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "models", "results", "checkpoints",

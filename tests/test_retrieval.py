@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -189,7 +190,12 @@ def test_stage_writes_metrics_and_table_from_params(aligned, tmp_path):
                                                      "top5_std", "top10_std"}
     assert "pool of 60 (every test clip)" in (out / "t.md").read_text()
     assert "Mean ± std over 2 scorers" in (out / "t.md").read_text()
-    assert sorted(p.name for p in out.iterdir()) == ["m.json", "t.md"]  # no temporaries left
+    # no temporaries left; provenance.json says what made the metrics (issue 12, item 12)
+    assert sorted(p.name for p in out.iterdir()) == ["m.json", "provenance.json", "t.md"]
+    made = json.loads((out / "provenance.json").read_text())
+    assert made["stage"] == "retrieval" and made["params"]["retrieval"]["epochs"] == 2
+    assert made["data"]["inputs"][Path(aligned).as_posix()]["files"] > 0
+    assert made["libraries"]["torch"] and made["machine"]["cpu"]["model"]
 
 
 def test_stage_reports_a_malformed_file_as_a_clear_error(tmp_path):

@@ -77,7 +77,8 @@ def ann(data, spec):
 
 def run(data, out, specs, **kw):
     kw.setdefault("keypoints", [ann(data, s) for s in specs])
-    return separate([video(data, s) for s in specs], data / "tribert.pt", out,
+    checkpoint = kw.pop("checkpoint", data / "tribert.pt")
+    return separate([video(data, s) for s in specs], checkpoint, out,
                     stgcn=data / "stgcn.pt", pose_params=POSE, progress=False, **kw)
 
 
@@ -148,6 +149,192 @@ def test_performers_are_frequent_persons_left_to_right():
     assert find_performers(boxes, np.ones((10, 2), bool), 0.1) == []
 
 
+# ---- a second performer must be a person (issue 12, item 9) ----------------------------------
+
+
+def _detections(data, spec):
+    from pipeline.pose.annotations import read_alphapose
+
+    by_frame = read_alphapose(ann(data, spec))
+    return [by_frame[t] for t in sorted(by_frame)]
+
+
+def _copy(det, scale=(1.0, 1.0), shift=(0.0, 0.0), about=None):
+    """``det`` scaled about ``about`` (default its box centre) and shifted, as a new find."""
+    from pipeline.pose.annotations import Detection, box_from_joints
+
+    kp = det.keypoints.copy()
+    c = np.asarray(about if about is not None else (det.box[:2] + det.box[2:]) / 2)
+    kp[:, :2] = (kp[:, :2] - c) * scale + c + shift
+    return Detection(kp, box_from_joints(kp), det.score * 0.9)
+
+
+def test_a_phantom_beside_or_inside_the_performer_is_not_a_second_performer(data):
+    from pipeline.pose import keypoints as kpio
+    from pipeline.separate import keep_people, two_people
+
+    solo = [d[0] for d in _detections(data, SOLO)]
+    w = float(solo[0].box[2] - solo[0].box[0])
+    phantoms = {   # the shapes MediaPipe's second pass found in rendered one-performer videos
+        "thin, beside": lambda d: _copy(d, (0.2, 0.5), (0.65 * w, 0)),
+        "inside, lower half": lambda d: _copy(d, (0.5, 0.5), (0, 0.2 * w)),
+        "small, beside": lambda d: _copy(d, (0.35, 0.35), (0.8 * w, 0)),
+    }
+    for name, make in phantoms.items():
+        frames = [[d, make(d)] for d in solo]
+        assert not any(two_people(*f) for f in frames), name
+        kept, people = keep_people(frames, 0.1)
+        kp, boxes, absent = kpio.assign_slots(kept)
+        assert people == 1 and find_performers(boxes, absent, 0.1) == [0], name
+        assert all(k == [d] for k, d in zip(kept, solo)), name   # the performer, not the phantom
+    # a second person of the same build beside the first is one, in enough frames
+    frames = [[d, _copy(d, shift=(1.2 * w, 0))] for d in solo]
+    assert sum(two_people(*f) for f in frames) >= 0.8 * len(frames)   # shoulders seen
+    assert keep_people(frames, 0.1)[1] == 2
+    few = [f if t < 2 else f[:1] for t, f in enumerate(frames)]     # 2 of 24 frames: too few
+    assert keep_people(few, 0.1)[1] == 1
+    # the rendered duet's two performers stay two
+    assert keep_people(_detections(data, DUET), 0.1)[1] == 2
+
+
+def test_mediapipe_phantom_in_a_rendered_one_performer_video_is_dropped(tmp_path):
+    """A rendered one-performer video in which MediaPipe's second pass finds a 'person' in 12
+    of 64 frames (the performer's lower body and instrument; before the fix: two performers)."""
+    from pipeline.pose.params import KeypointsParams
+    from pipeline.separate import load_video
+    from pipeline.synth.dataset import VideoSpec as Spec
+    from pipeline.synth.render import compose_parts, synthesize
+
+    require_tools("ffmpeg", "ffprobe")
+    pytest.importorskip("mediapipe")
+    params = SynthParams(duration=8.0, sample_rate=22050)
+    if not Path(params.soundfont).is_file():
+        pytest.skip(f"{params.soundfont} is absent")
+    spec = Spec("solo05", (CLASSES[25 % len(CLASSES)],), "solo", 505)
+    _, mix = synthesize(spec, params, compose_parts(spec, params))
+    sf.write(tmp_path / "a.wav", mix, params.sample_rate)
+    res = CliRunner().invoke(main, ["synth", "render", "--audio", str(tmp_path / "a.wav"),
+                                    "--instrument", spec.classes[0], "--out",
+                                    str(tmp_path / "v.mp4"), "--seed", "5"])
+    assert res.exit_code == 0, res.output
+    v = load_video(tmp_path / "v.mp4", None, KeypointsParams(backend="mediapipe"),
+                   DecodeParams(), 0.1, tmp_path / "kp.npz")
+    assert v.performers == [0]
+    absent = np.load(tmp_path / "kp.npz")["absent"]
+    assert absent[:, 1].all() and (~absent[:, 0]).mean() > 0.8   # the performer, in slot 0
+
+
+def test_a_truncated_video_gets_a_warning_naming_it(data, tmp_path):
+    """An mp4 whose index (at the front) declares 3 s but whose data stops at about 1.2 s:
+    it separates what is there, and says so."""
+    whole = tmp_path / "front.mp4"
+    ffmpeg.input(str(video(data, SOLO))).output(str(whole), c="copy", movflags="+faststart") \
+        .run(quiet=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:int(whole.stat().st_size * 0.4)])
+    n = decode_frames_count(cut)
+    records = [r for r in json.loads(ann(data, SOLO).read_text())
+               if int(r["image_id"][:6]) < n]
+    (tmp_path / "cut.json").write_text(json.dumps(records))
+    warnings = []
+    written = separate([cut], data / "tribert.pt", tmp_path / "o", stgcn=data / "stgcn.pt",
+                       keypoints=[tmp_path / "cut.json"], pose_params=POSE, progress=False,
+                       log=warnings.append)
+    assert [p.name for p in written] == ["cut.wav"]
+    assert len(warnings) == 2 and all(w.startswith(f"warning: {cut}: the container says 3.0 s")
+                                      and "truncated" in w for w in warnings), warnings
+    quiet = []
+    run(data, tmp_path / "o2", [SOLO], log=quiet.append)
+    assert quiet == []
+
+
+def decode_frames_count(path) -> int:
+    from pipeline.pose.keypoints import probe
+
+    return probe(path).frames
+
+
+def test_a_training_checkpoint_separates_like_its_model_package(data, tmp_path):
+    """``--checkpoint checkpoints/last.pt`` (issue 12, item 8): the training state written by
+    the real solver holds the package; separating with it gives the package's exact sound."""
+    from model import distrib
+    from model.solver import Paths, Solver
+
+    torch.manual_seed(0)
+    model = TriBERT(**TINY)
+    settings = dict(lr=1e-3, batch_size=1, epochs=1, steps_per_epoch=1, betas=(0.9, 0.999),
+                    weight_decay=0.0, schedule="constant", warmup_steps=0, grad_clip=0.0,
+                    workers=0, amp="off", checkpoint_every=0, seed=0)
+    paths = Paths(tmp_path / "checkpoints" / "last.pt", tmp_path / "models" / "tribert.pt",
+                  tmp_path / "dvclive", tmp_path / "plots")
+    solver = Solver(SeparationTask({}, None), model, [0, 1], settings, paths,
+                    distrib.World(0, 1, torch.device("cpu")), log=lambda m: None)
+    solver.save()
+    checkpoint.save(paths.best, model)
+    from_state = run(data, tmp_path / "a", [SOLO], checkpoint=paths.last)
+    from_package = run(data, tmp_path / "b", [SOLO], checkpoint=paths.best)
+    assert np.array_equal(sf.read(from_state[0])[0], sf.read(from_package[0])[0])
+    res = CliRunner().invoke(main, [
+        "separate", str(video(data, SOLO)), "--keypoints", str(ann(data, SOLO)),
+        "--checkpoint", str(paths.last), "--stgcn", str(data / "stgcn.pt"),
+        "--out", str(tmp_path / "c"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert res.output.split() == [str(tmp_path / "c" / "soloVideo01.wav")]
+
+
+
+# ---- paths that look like options (issue 12, item 6) -------------------------------------------
+
+
+@pytest.fixture()
+def dashed(data, tmp_path, monkeypatch):
+    """The solo and duet videos, their keypoints and the mixture under names starting with "-"
+    or holding ":" (ffmpeg's protocol separator), in the working directory."""
+    for src, name in ((video(data, SOLO), "-x.mp4"), (ann(data, SOLO), "-x.json"),
+                      (video(data, DUET), "take:2.mp4"), (ann(data, DUET), "-take2.json"),
+                      (data / "mix.wav", "-dash.wav")):
+        shutil.copy(src, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_decoders_read_files_whose_names_look_like_options(dashed):
+    from pipeline import decode, download
+    from pipeline.pose import keypoints as kpio
+    from pipeline.pose.mediapipe_backend import read_frames
+
+    p = DecodeParams()
+    for name in ("-x.mp4", "take:2.mp4"):   # read, then refused for being shorter than a clip
+        with pytest.raises(decode.Skip, match="too short: 3.00 s"):
+            decode.probe(name, p)
+    assert len(decode_audio("-x.mp4", p)) == pytest.approx(3 * 11025, abs=600)
+    kept, n = decode.decode_frames("-x.mp4", p, {0})
+    assert n == 24 and list(kept) == [0]
+    info = kpio.probe("-x.mp4")
+    assert info.frames == 24
+    assert len(list(read_frames("-x.mp4", 8, info))) == 24
+    assert download.probe("-x.mp4") == pytest.approx(3.0, abs=0.1)
+
+
+def test_separate_cli_takes_videos_audio_and_out_dirs_that_look_like_options(data, dashed):
+    stgcn = str(data / "stgcn.pt")
+    res = CliRunner().invoke(main, [
+        "separate", "--keypoints", "-x.json", "--checkpoint", str(data / "tribert.pt"),
+        "--stgcn", stgcn, "--out", "-out", "--with-video", "--no-progress", "--", "-x.mp4"])
+    assert res.exit_code == 0, res.output
+    assert res.output.split() == ["-out/-x.wav", "-out/-x.mp4"]
+    assert ffmpeg.probe(str(dashed / "-out" / "-x.mp4"))["format"]["duration"]
+    res = CliRunner().invoke(main, [
+        "separate", "./-x.mp4", "take:2.mp4", "--audio", "-dash.wav",
+        "--keypoints", "./-x.json", "--keypoints", "-take2.json",
+        "--checkpoint", str(data / "tribert.pt"), "--stgcn", stgcn, "--out", "./-o2",
+        "--no-progress"])
+    assert res.exit_code == 0, res.output
+    n = len(decode_audio(str(data / "mix.wav"), DecodeParams()))
+    names = ["-x.wav", "take:2-1.wav", "take:2-2.wav"]
+    assert [sf.info(str(dashed / "-o2" / k)).frames for k in names] == [n, n, n]
+
+
 # ---- errors ----------------------------------------------------------------------------------
 
 
@@ -205,6 +392,46 @@ def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
                                   progress=False))
     assert str(bad) in msg
     assert kind != "other_version" or "unknown here: future_option" in msg
+
+
+@pytest.mark.parametrize("frames", ["past_the_end", "first_third"])
+def test_keypoints_of_another_video_are_refused_naming_both(data, tmp_path, frames):
+    """A keypoint JSON whose frames do not fit the video (24 frames here): one reaching frame
+    59, or one stopping at frame 7, is another video's (issue 12, item 7)."""
+    records = json.loads(ann(data, SOLO).read_text())
+    if frames == "past_the_end":
+        more = [dict(r, image_id=f"{int(r['image_id'][:6]) + 36:06d}.jpg") for r in records]
+        records = records + more
+    else:
+        records = [r for r in records if int(r["image_id"][:6]) < 8]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(records))
+    msg = _error(lambda: separate([video(data, SOLO)], data / "tribert.pt", tmp_path / "o",
+                                  stgcn=data / "stgcn.pt", keypoints=[other], progress=False))
+    assert msg.startswith(f"{video(data, SOLO)}: {other}: keypoints for frames 0..")
+    assert "(24 frames)" in msg and "\n" not in msg
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_under_an_existing_file_is_refused_by_every_command(data, tmp_path):
+    """``--out`` below a file: one line naming it, nothing written (issue 12, item 7)."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file\n")
+    runs = {
+        "separate": ["separate", str(video(data, SOLO)), "--keypoints", str(ann(data, SOLO)),
+                     "--checkpoint", str(data / "tribert.pt"), "--stgcn", str(data / "stgcn.pt"),
+                     "--out", str(blocker / "sep"), "--no-progress"],
+        "synth render": ["synth", "render", "--audio", str(data / "mix.wav"), "--instrument",
+                         "flute", "--out", str(blocker / "v.mp4")],
+    }
+    for name, args in runs.items():
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 1, (name, res.output)
+        assert isinstance(res.exception, SystemExit), (name, res.exception)
+        assert res.output.strip().splitlines()[-1] == (
+            f"Error: {blocker / args[args.index('--out') + 1].split('/')[-1]}: cannot write "
+            f"here: {blocker} is a file, not a folder"), (name, res.output)
+    assert blocker.read_text() == "a file\n"
 
 
 def test_a_bad_stgcn_checkpoint_is_named(data, tmp_path):

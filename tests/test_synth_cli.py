@@ -54,3 +54,15 @@ def test_unreadable_audio_is_a_clear_error(tmp_path):
                                     "cello", "--out", str(tmp_path / "x.mp4")])
     assert res.exit_code == 1 and f"{bad}: cannot read audio" in res.output
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_render_takes_paths_that_look_like_options(wav, tmp_path, monkeypatch):
+    """``./-x.mp4`` and ``-dash.wav`` are files, not ffmpeg options (issue 12, item 6)."""
+    require_tools("ffmpeg", "ffprobe")
+    (tmp_path / "-dash.wav").write_bytes(wav.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["synth", "render", "--audio", "-dash.wav", "--instrument",
+                                    "flute", "--out", "-out/-x.mp4"])
+    assert res.exit_code == 0, res.output
+    assert probe_ok(tmp_path / "-out" / "-x.mp4", size=256, fps=8)
+    assert (tmp_path / "-out" / "-x.json").is_file()

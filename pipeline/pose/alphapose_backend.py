@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from pipeline import cmdpath
 from pipeline.pose.annotations import Detection, read_alphapose
 from pipeline.pose.params import AlphaposeParams
 
@@ -55,8 +56,8 @@ def check_config(params: AlphaposeParams) -> Path:
 def command(video: Path, outdir: Path, params: AlphaposeParams) -> list[str]:
     """The command line that runs AlphaPose on one video (run it with cwd = the AlphaPose root)."""
     return [params.python, str(Path(params.script).resolve()), "--cfg", params.cfg,
-            "--checkpoint", params.checkpoint, "--video", str(Path(video).resolve()),
-            "--outdir", str(Path(outdir).resolve()), "--gpus", params.gpus, "--sp"]
+            "--checkpoint", params.checkpoint, "--video", cmdpath.arg(video),
+            "--outdir", cmdpath.arg(outdir), "--gpus", params.gpus, "--sp"]
 
 
 def run_alphapose(video: Path, params: AlphaposeParams) -> dict[int, list[Detection]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from pipeline import cmdpath
 from pipeline.bench import peak_rss_mb, report
 
 SHARED_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "music21_samples"
@@ -44,11 +45,12 @@ def _video(path: Path, frames: int, fps: int, size: int, images: list | None = N
     """An mp4 of ``frames`` frames: the given RGB images cycled, or ffmpeg's test pattern."""
     if images is None:
         src = ["-f", "lavfi", "-i", f"testsrc=size={size}x{size}:rate={fps}:duration={frames / fps}"]
-        subprocess.run(["ffmpeg", "-v", "error", "-y", *src, "-pix_fmt", "yuv420p", str(path)], check=True)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", *src, "-pix_fmt", "yuv420p", cmdpath.arg(path)],
+                       check=True)
         return
     h, w = images[0].shape[:2]
     cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-           "-r", str(fps), "-i", "pipe:0", "-pix_fmt", "yuv420p", "-crf", "18", str(path)]
+           "-r", str(fps), "-i", "pipe:0", "-pix_fmt", "yuv420p", "-crf", "18", cmdpath.arg(path)]
     data = b"".join(images[i % len(images)].tobytes() for i in range(frames))
     subprocess.run(cmd, input=data, check=True)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import atomic
+from pipeline import atomic, cmdpath
 from pipeline.manifest import Row
 from pipeline.pose.annotations import Detection
 from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS
@@ -44,7 +44,8 @@ class VideoInfo:
 def probe(video: str | Path) -> VideoInfo:
     """Frame size, frame rate and frame count of a video (ffprobe)."""
     cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
-           "stream=width,height,avg_frame_rate,nb_read_packets", "-of", "json", str(video)]
+           "stream=width,height,avg_frame_rate,nb_read_packets", "-of", "json",
+           cmdpath.arg(video)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise ValueError(f"{video}: ffprobe failed: {proc.stderr.strip()[:300]}")
@@ -150,7 +151,9 @@ def detect(backend: str, video: Path, annotations: Path | None, fps: float,
             raise ValueError(f"{video}: backend 'annotations' needs an AlphaPose JSON file; this "
                              f"video has none in the manifest (use keypoints.backend: mediapipe)")
         info = probe(video)
-        return resample(read_alphapose(annotations), info, fps), info
+        by_frame = read_alphapose(annotations)
+        check_fits(by_frame, info, video, annotations)
+        return resample(by_frame, info, fps), info
     if backend == "mediapipe":
         from pipeline.pose.mediapipe_backend import detect_video
 
@@ -161,6 +164,21 @@ def detect(backend: str, video: Path, annotations: Path | None, fps: float,
         info = probe(video)
         return resample(run_alphapose(video, params.alphapose), info, fps), info
     raise ValueError(f"keypoints.backend: unknown backend {backend!r}")
+
+
+def check_fits(by_frame: dict[int, list[Detection]], info: VideoInfo, video: Path,
+               source: Path) -> None:
+    """Keypoints read from ``source`` (by source frame) belong to ``video``: none lies past its
+    last frame (a slack of 2 frames or 2% for decoders that count a frame more or less) and they
+    reach at least half-way through it; otherwise they are another video's (ValueError naming
+    both files). No detection at all is left to the caller (a video with nobody in it)."""
+    if not by_frame:
+        return
+    first, last = min(by_frame), max(by_frame)
+    slack = max(2, int(0.02 * info.frames))
+    if first < 0 or last >= info.frames + slack or last < info.frames // 2:
+        raise ValueError(f"{source}: keypoints for frames {first}..{last} do not fit {video} "
+                         f"({info.frames} frames): keypoints of another video?")
 
 
 def resample(by_frame: dict[int, list[Detection]], info: VideoInfo, fps: float) -> list[list[Detection]]:

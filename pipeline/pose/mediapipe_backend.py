@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import cmdpath
 from pipeline.pose.annotations import Detection, box_from_joints
 from pipeline.pose.halpe import LEFT_HAND, NUM_JOINTS, RIGHT_HAND
 from pipeline.pose.keypoints import VideoInfo, probe
@@ -230,7 +231,7 @@ def hands_only(hands) -> np.ndarray:
 
 def read_frames(video: str | Path, fps: float, info: VideoInfo):
     """Yield the video's frames sampled at ``fps`` as RGB uint8 arrays at the native size."""
-    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(video), "-vf", f"fps={fps}",
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", cmdpath.arg(video), "-vf", f"fps={fps}",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     frame_bytes = info.width * info.height * 3
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:

@@ -20,7 +20,6 @@ zero and they take no part in the batch statistics.
 """
 from __future__ import annotations
 
-import pickle
 
 import numpy as np
 import torch
@@ -157,10 +156,13 @@ def save_checkpoint(model: STGCN, path, extra: dict) -> None:
 
 def load_checkpoint(path, map_location: str = "cpu") -> STGCN:
     """Rebuild the network from a checkpoint written by :func:`save_checkpoint` (eval mode)."""
+    from model.readfile import read
+
+    ckpt = read(path, "ST-GCN checkpoint", map_location)   # one-line ValueError naming the file
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
         model = STGCN(**ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])
-    except (OSError, RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{path}: not a usable ST-GCN checkpoint: {e}") from None
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ValueError(f"{path}: not a usable ST-GCN checkpoint: {why}") from None
     return model.eval()

@@ -35,6 +35,9 @@ def render_cmd(audio_path: Path, instrument_name: str, out: Path, seed: int, fps
     from pipeline.synth.render import write_video
     from pipeline.synth.scene import Scene
 
+    from pipeline import checks
+
+    checks.output_path(out)
     try:
         name = normalise_class(instrument_name)
     except ValueError as e:

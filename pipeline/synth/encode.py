@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 from scipy.io import wavfile
 
+from pipeline import cmdpath
 from pipeline.atomic import TMP_MARK, atomic_path
 
 CRF = 23
@@ -53,9 +54,9 @@ def write_mp4(final: Path, frames: Iterable[np.ndarray], size: int, fps: int,
     with _scratch_wav(final, audio, sample_rate) as wav, atomic_path(final) as tmp:
         video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{size}x{size}",
                              framerate=fps)
-        sound = ffmpeg.input(os.fspath(wav))
+        sound = ffmpeg.input(cmdpath.arg(wav))
         out = ffmpeg.output(
-            video, sound, os.fspath(tmp), vcodec="libx264", pix_fmt="yuv420p", preset="veryfast",
+            video, sound, cmdpath.arg(tmp), vcodec="libx264", pix_fmt="yuv420p", preset="veryfast",
             crf=CRF, acodec="aac", audio_bitrate=AUDIO_BITRATE, threads=1, map_metadata=-1,
             fflags="+bitexact", **{"flags:v": "+bitexact", "flags:a": "+bitexact",
                                    "x264-params": "threads=1"}, format="mp4",
@@ -79,7 +80,7 @@ def probe_ok(path: Path, size: int | None = None, fps: int | None = None,
     """True if ``path`` is a readable mp4 with an H.264 video stream (of ``size`` and ``fps`` when
     given) and an AAC audio stream (at ``sample_rate`` when given)."""
     try:
-        info = ffmpeg.probe(os.fspath(path))
+        info = ffmpeg.probe(cmdpath.arg(path))
     except (ffmpeg.Error, OSError):
         return False
     streams = {s.get("codec_type"): s for s in info.get("streams", [])}

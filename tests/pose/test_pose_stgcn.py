@@ -77,7 +77,7 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path):
 
 def test_unusable_checkpoint_names_the_file(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="bad.pt: not a usable ST-GCN checkpoint"):
+    with pytest.raises(ValueError, match="bad.pt: cannot read ST-GCN checkpoint: not a PyTorch file"):
         load_checkpoint(tmp_path / "bad.pt")
 
 

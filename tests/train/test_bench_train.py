@@ -22,3 +22,25 @@ def test_bench_train_json_on_real_shards(clip_dir):
 def test_bench_train_without_shards_says_what_to_run(tmp_path):
     res = CliRunner().invoke(main, ["bench", "train", "--clips", str(tmp_path)])
     assert res.exit_code != 0 and "dvc repro decode" in res.output
+
+
+
+def test_every_bench_reports_the_cpu_model_and_instruction_set(clip_dir, capsys):
+    """Figures are only comparable on the same machine: the CPU model and its SIMD flags are
+    carried in the JSON and printed beside the figures by pipeline.bench.report, which every
+    ``tribert bench`` command prints through (issue 12, item 12)."""
+    from pipeline.bench import report
+    from pipeline.provenance import cpu_info
+
+    info = cpu_info()
+    res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
+                                    "--presets", "tiny", "--steps", "1", "--batch", "2",
+                                    "--json"])
+    figures = json.loads(res.output.strip().splitlines()[-1])
+    assert figures["cpu"] == info["model"] and figures["cpu"] != "unknown"
+    assert figures["cpu_isa"] == (" ".join(info["isa"]) or "none")
+    assert figures["cpu_count"] == info["cores"] and figures["tiny.samples_per_s"] > 0
+    report({"speed": 1.5}, as_json=False, title="bench x")
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert lines[:2] == ["bench x", "speed 1.5"]
+    assert f"cpu {info['model']}" in lines and f"cpu_isa {figures['cpu_isa']}" in lines
