@@ -90,7 +90,6 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, threads, as
     from pipeline.classes import CLASSES
     from pipeline.dataset import ClipDataset
     from pipeline.separate import SeparateError, separate
-    from pipeline.provenance import cpu_line
 
     torch.set_num_threads(threads)
     ds = ClipDataset(clips, "test", fields=("waveform", "label"))
@@ -135,7 +134,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, threads, as
             sdr_mix += list(r.sdr_mix)
             failures += r.failures
     imp = np.asarray(sdr) - np.asarray(sdr_mix)
-    figures = {"cpu": cpu_line(), "checkpoint": str(checkpoint),
+    figures = {"checkpoint": str(checkpoint),   # report() adds the CPU model and ISA
                "keypoints": "mediapipe" if mediapipe else "renderer JSON",
                "pairs": count, "parts": len(sdr), "failures": failures}
     for name, values in (("sdr", sdr), ("si_sdr", si), ("sdr_mix", sdr_mix),
