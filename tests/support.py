@@ -40,3 +40,11 @@ def split_violations(manifest_path, clip_dir) -> list[str]:
         elif splits != {listed[vid]}:
             out.append(f"{vid} is in {sorted(splits)[0]}, the manifest says {listed[vid]}")
     return out
+
+
+def merge_params(base: dict, over: dict) -> dict:
+    """``base`` (a params.yaml dict) with the nested keys of ``over`` replacing its own."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge_params(base.get(k, {}), v) if isinstance(v, dict) else v
+    return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import require_tools
+from support import merge_params, require_tools
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +36,6 @@ IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "models", "results", "c
                                 "dvclive", "__pycache__", ".pytest_cache", "*.egg-info", "tmp")
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return out
-
-
 def _dvc(args, cwd: Path, env) -> subprocess.CompletedProcess:
     dvc = Path(sys.executable).with_name("dvc")
     return subprocess.run([str(dvc), *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -55,7 +48,7 @@ def project(root, tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e") / "tribert"
     shutil.copytree(root, work, ignore=IGNORE)
     params = yaml.safe_load((work / "params.yaml").read_text())
-    (work / "params.yaml").write_text(yaml.safe_dump(_merge(params, TINY), sort_keys=False))
+    (work / "params.yaml").write_text(yaml.safe_dump(merge_params(params, TINY), sort_keys=False))
     env = dict(os.environ, DVC_NO_ANALYTICS="1",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
@@ -124,7 +117,7 @@ def test_the_evaluation_stages_write_their_tables(project):
 def test_a_param_edit_marks_only_the_stages_that_read_it(project):
     work, env = project
     params = yaml.safe_load((work / "params.yaml").read_text())
-    edited = _merge(params, {"train": {"grad_clip": params["train"]["grad_clip"] + 0.5}})
+    edited = merge_params(params, {"train": {"grad_clip": params["train"]["grad_clip"] + 0.5}})
     original = (work / "params.yaml").read_text()
     (work / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
     try:

@@ -16,23 +16,18 @@ from click.testing import CliRunner
 
 from model import checkpoint
 
+from support import merge_params
+
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"model": {"preset": "tiny", "image_size": 32, "unet_depth": 3, "layers": 1},
          "train": {"epochs": 1, "batch_size": 2, "steps_per_epoch": 1, "val_mixtures": 2}}
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return out
 
 
 @pytest.fixture(scope="module")
 def params(tmp_path_factory):
     path = tmp_path_factory.mktemp("params") / "params.yaml"
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    path.write_text(yaml.safe_dump(_merge(base, SMALL), sort_keys=False))
+    path.write_text(yaml.safe_dump(merge_params(base, SMALL), sort_keys=False))
     return path
 
 

@@ -17,17 +17,12 @@ from model import checkpoint
 from pipeline import provenance
 from pipeline.cli import main as tribert
 
+from support import merge_params
+
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"model": {"preset": "tiny", "image_size": 32, "unet_depth": 3, "layers": 1},
          "train": {"epochs": 1, "batch_size": 2, "steps_per_epoch": 1, "val_mixtures": 2,
                    "seed": 3}}
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +33,7 @@ def trained(clip_dir, pose_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prov")
     params = tmp / "params.yaml"
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params.write_text(yaml.safe_dump(_merge(base, SMALL), sort_keys=False))
+    params.write_text(yaml.safe_dump(merge_params(base, SMALL), sort_keys=False))
     res = CliRunner().invoke(main, [str(a) for a in [
         "--params", params, "--clips", clip_dir, "--pose", pose_dir, "--out", tmp / "m.pt",
         "--checkpoint", tmp / "last.pt", "--live", tmp / "live", "--plots", tmp / "plots"]])
