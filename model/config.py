@@ -81,6 +81,9 @@ class ModelParams:
     unet_channels: Optional[int] = opt(4, 256)
     unet_max_channels: Optional[int] = opt(4, 2048)
     sop_channels: Optional[int] = opt(1, 256)
+    # the Sound-of-Pixels baseline with TriBERT's weak labels: a linear instrument classifier on
+    # its frames network (trained by train.loss.visual); off = the original SoP
+    sop_classifier: bool = False
     # behaviour (the same in both presets)
     coattention: Literal["concat_features", "union_tokens"] = "concat_features"
     fusion: Literal["concat", "multiply"] = "concat"

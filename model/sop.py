@@ -1,7 +1,12 @@
 """The Sound-of-Pixels baseline (Zhao et al. 2018; hangzhaomit/Sound-of-Pixels) for the paper's
 Table 1: a dilated ResNet-18 frames network -> K channels (spatial and temporal max-pool,
 sigmoid), a U-Net7 audio network -> K channels, and a linear (inner-product) synthesizer. Same
-forward interface as :class:`model.tribert.TriBERT` (pose inputs are ignored)."""
+forward interface as :class:`model.tribert.TriBERT` (pose inputs are ignored).
+
+``sop_classifier``: SoP trained with the same weak labels as TriBERT's visual stream, a linear
+classifier on the frames network's pooled backbone features (``visual_scores``, trained by the
+visual loss term). The original frames network starts from ImageNet weights; from random
+weights on the embedded data it memorises the training videos instead (docs/experiments.md)."""
 from __future__ import annotations
 
 import torch
@@ -23,16 +28,20 @@ class FramesNet(nn.Module):
         self.conv = nn.Conv2d(self.backbone.out_channels, channels, 3, padding=1)
         self.image_size = image_size
 
-    def forward(self, frames):
+    def forward(self, frames, pooled: bool = False):
+        """(M, K) channels; with ``pooled`` also the backbone features pooled over space and
+        frames (M, C)."""
         frames = prepare_frames(frames)
         M, T, C, H, W = frames.shape
         x = frames.reshape(M * T, C, H, W)
         if (H, W) != (self.image_size, self.image_size):
             x = nn.functional.interpolate(x, size=(self.image_size,) * 2, mode="bilinear",
                                           align_corners=False, antialias=True)
-        x = self.conv(self.backbone(x.contiguous(memory_format=torch.channels_last)))
-        x = x.amax(dim=(2, 3)).reshape(M, T, -1).amax(dim=1)              # (M, K)
-        return torch.sigmoid(x)
+        feats = self.backbone(x.contiguous(memory_format=torch.channels_last))
+        x = self.conv(feats).amax(dim=(2, 3)).reshape(M, T, -1).amax(dim=1)   # (M, K)
+        if not pooled:
+            return torch.sigmoid(x)
+        return torch.sigmoid(x), feats.mean(dim=(2, 3)).reshape(M, T, -1).amax(dim=1)
 
 
 class AudioUNet(nn.Module):
@@ -68,7 +77,8 @@ class SoundOfPixels(nn.Module):
 
     def __init__(self, *, backbone: str = "resnet18", image_size: int = 224,
                  sop_channels: int = 32, unet_depth: int = 7, unet_channels: int = 64,
-                 unet_max_channels: int = 512, frames: int = 3, persons: int = 2):
+                 unet_max_channels: int = 512, frames: int = 3, persons: int = 2,
+                 num_classes: int = 21, sop_classifier: bool = False):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs
@@ -78,14 +88,23 @@ class SoundOfPixels(nn.Module):
         # linear synthesizer: mask = sum_k v_k * scale_k * a_k + bias
         self.scale = nn.Parameter(torch.ones(sop_channels))
         self.bias = nn.Parameter(torch.zeros(1))
+        self.classifier = (nn.Linear(self.frames_net.backbone.out_channels, num_classes)
+                           if sop_classifier else None)
 
     def forward(self, batch: dict) -> dict:
         B, N = check_inputs(batch, self.frames, self.persons)
-        visual = self.frames_net(batch["frames"].reshape(B * N, *batch["frames"].shape[2:]))
+        frames = batch["frames"].reshape(B * N, *batch["frames"].shape[2:])
+        if self.classifier is None:
+            visual = self.frames_net(frames)
+        else:
+            visual, pooled = self.frames_net(frames, pooled=True)
         visual = visual.reshape(B, N, -1)                                    # (B, N, K)
         audio = self.sound_net(batch["log_mag_mix"])                         # (B, K, F, T)
         mask_logits = torch.einsum("bnk,bkft->bnft", visual * self.scale, audio) + self.bias
-        return {"mask_logits": mask_logits, "fused": visual}
+        out = {"mask_logits": mask_logits, "fused": visual}
+        if self.classifier is not None:   # class probabilities for the visual (BCE) loss
+            out["visual_scores"] = torch.sigmoid(self.classifier(pooled)).reshape(B, N, -1)
+        return out
 
     def __repr__(self):
         return format_table(type(self).__name__, param_table(self))

@@ -6,7 +6,8 @@ goes into the model, and the loss is the weighted BCE between the predicted mask
 binary masks ``mag_n > 0.5 mag_mix`` plus the three weakly-supervised classification losses.
 
 Validation (deterministic pairs of the val split): the sigmoid mask is unwarped to 512 bins,
-thresholded at 0.5, multiplied with the mixture magnitude and inverted with the mixture phase;
+used as a ratio mask (``mask="ratio"``, the default) or thresholded at 0.5 (``"binary"``, the
+paper's output), multiplied with the mixture magnitude and inverted with the mixture phase;
 each estimate is scored (SDR/SIR/SAR, :mod:`pipeline.metrics`) against its 1/N-scaled source,
 and the mixture itself gives the baseline SDR. Classification accuracy per stream is the share of
 sources whose top-scoring class is one of their labels.
@@ -101,22 +102,35 @@ def swap_videos(batch: dict) -> dict:
     return {k: (v.flip(1) if k in SWAPPED else v) for k, v in batch.items()}
 
 
+MASKS = ("ratio", "binary")   # how predicted mask probabilities become estimates
+
+
+def mask_threshold(mask: str, threshold: float) -> Optional[float]:
+    """The ``threshold`` argument of :func:`masks_to_waveforms` for an output ``mask`` kind."""
+    if mask not in MASKS:
+        raise ValueError(f"mask: expected one of {MASKS}, got {mask!r}")
+    return threshold if mask == "binary" else None
+
+
 def separation_estimates(model, batch: dict, device: torch.device, threshold: float,
-                         swap: bool = True) -> tuple[dict, dict, dict, np.ndarray]:
+                         swap: bool = True, mask: str = "ratio",
+                         ) -> tuple[dict, dict, dict, np.ndarray]:
     """Everything a separation table scores for one batch: (feats, outputs, estimates, mask
     gap per mixture), the estimates as float64 numpy arrays (B, N, L) per variant
-    (:data:`pipeline.metrics.VARIANTS`: the thresholded masks, the ratio masks, the thresholded
-    masks with the videos swapped, the ideal binary masks)."""
+    (:data:`pipeline.metrics.VARIANTS`: the thresholded masks, the ratio masks, the model's
+    output = the one of them that ``mask`` names (the same array), the model's output with the
+    videos swapped, the ideal binary masks)."""
     feats, out = forward(model, batch, device)
     probs = torch.sigmoid(out["mask_logits"].float())
-    ests = {"model": masks_to_waveforms(probs, feats, threshold),
+    ests = {"binary": masks_to_waveforms(probs, feats, threshold),
             "ratio": masks_to_waveforms(probs, feats, None),
             "ibm": masks_to_waveforms(feats["masks"], feats, 0.5)}
     if swap:
         swapped = torch.sigmoid(model(model_inputs(model, swap_videos(batch), feats, device))[
             "mask_logits"].float())
-        ests["swap"] = masks_to_waveforms(swapped, feats, threshold)
+        ests["swap"] = masks_to_waveforms(swapped, feats, mask_threshold(mask, threshold))
     ests = {k: v.double().cpu().numpy() for k, v in ests.items()}
+    ests["model"] = ests[mask]
     gap = source_mask_gap(out["mask_logits"], per_mixture=True).cpu().numpy()
     return feats, out, ests, gap
 
@@ -136,9 +150,14 @@ def score_estimates(batch: dict, feats: dict, ests: dict, backend: str = "fast",
                                                                backend)
         scores = {"ibm": first}
         for name, est in ests.items():
-            if name != "ibm":
+            if name not in ("ibm", "model"):
                 scores[name] = known.get(name) or metrics.separation_metrics(
                     refs[b], est[b], mix[b], backend, sdr_mix=first.sdr_mix)
+        if "model" in ests:    # the same array as one variant's: its scores, not recomputed
+            same = [n for n, e in ests.items() if n != "model" and e is ests["model"]]
+            scores["model"] = scores[same[0]] if same else known.get("model") or \
+                metrics.separation_metrics(refs[b], ests["model"][b], mix[b], backend,
+                                           sdr_mix=first.sdr_mix)
         out.append(scores)
     return out
 
@@ -154,9 +173,11 @@ class SeparationTask:
 
     def __init__(self, weights: dict, val_set: Optional[Dataset], val_mixtures: int = 0,
                  threshold: float = 0.5, batch_size: int = 4, collate=None,
-                 label_map: Optional[list[int]] = None):
+                 label_map: Optional[list[int]] = None, mask: str = "ratio"):
         self.weights, self.val_set, self.val_mixtures = weights, val_set, val_mixtures
         self.threshold, self.batch_size, self.collate = threshold, batch_size, collate
+        self.mask = mask
+        mask_threshold(mask, threshold)
         self.label_map = label_map
 
     def labels(self, batch: dict, device) -> torch.Tensor:
@@ -174,7 +195,7 @@ class SeparationTask:
     def separate(self, out: dict, feats: dict) -> torch.Tensor:
         """Estimated waveforms (B, N, 65280) from the mask logits (REFERENCE.md, inference)."""
         return masks_to_waveforms(torch.sigmoid(out["mask_logits"].float()), feats,
-                                  self.threshold)
+                                  mask_threshold(self.mask, self.threshold))
 
     def validate(self, model, device: torch.device) -> dict[str, float]:
         """The val table of one epoch over the fixed val mixtures: loss, the model's
@@ -188,8 +209,11 @@ class SeparationTask:
         limit = self.val_mixtures or len(self.val_set)
         cache = getattr(self, "_val_cache", {})
         for batch in loader:
-            feats, out, ests, gap = separation_estimates(model, batch, device, self.threshold)
-            ests.pop("ratio")          # val keeps to what chooses and checks the model
+            feats, out, ests, gap = separation_estimates(model, batch, device, self.threshold,
+                                                         mask=self.mask)
+            for other in MASKS:        # val keeps to what chooses and checks the model
+                if other != self.mask:
+                    ests.pop(other)
             y = self.labels(batch, device)
             terms = losses.tribert_loss(out, feats, y)
             loss_sum += float(sum(self.weights[k] * terms[k] for k in self.weights))

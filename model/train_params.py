@@ -60,7 +60,8 @@ class TrainParams:
     val_mixtures: int = rng(0, 0, 10**9, doc="val mixtures scored per epoch; 0 = all")
     # numerics
     amp: Literal["auto", "off"] = "auto"   # auto: bf16 autocast on CUDA only
-    threshold: float = rng(0.5, 0.0, 1.0, doc="mask threshold at inference (REFERENCE.md)")
+    mask: Literal["ratio", "binary"] = "ratio"   # val output: ratio masks | thresholded (paper)
+    threshold: float = rng(0.5, 0.0, 1.0, doc="binary mask threshold (REFERENCE.md)")
     # checkpoints
     checkpoint_every: int = rng(0, 0, 10**9, doc="also save every N steps; 0 = per epoch only")
 

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model import checkpoint
-from model.task import score_estimates, separation_estimates
+from model.task import mask_threshold, score_estimates, separation_estimates
 from pipeline import atomic, metrics, shards
 from pipeline import spectrogram as sp
 from pipeline.classes import CLASSES
@@ -223,7 +223,7 @@ class Example:
     masks_gt: np.ndarray     # (N, 256, T) binary ground-truth masks
     masks_pred: np.ndarray   # (N, 256, T) predicted mask probabilities
     mags_gt: np.ndarray      # (N, 256, T) warped source magnitudes
-    mags_pred: np.ndarray    # (N, 256, T) mag_mix * binarised predicted mask
+    mags_pred: np.ndarray    # (N, 256, T) mag_mix * the predicted mask as the model applies it
 
 
 def _examples(batch, feats, out, est, refs, mix, threshold, mixtures) -> list[Example]:
@@ -231,7 +231,7 @@ def _examples(batch, feats, out, est, refs, mix, threshold, mixtures) -> list[Ex
     centre = frames[:, :, frames.shape[2] // 2].numpy()
     prob = torch.sigmoid(out["mask_logits"].float()).cpu()
     mag_mix = feats["mag_mix"][:, 0].cpu()
-    pred_mags = mag_mix[:, None] * (prob > threshold).float()
+    pred_mags = mag_mix[:, None] * (prob if threshold is None else (prob > threshold).float())
     return [Example(m, mix[b], refs[b], est[b], centre[b], mag_mix[b].numpy(),
                     feats["masks"][b].cpu().numpy(), prob[b].numpy(),
                     feats["mags"][b].cpu().numpy(), pred_mags[b].numpy())
@@ -253,7 +253,7 @@ def separate_set(model, dataset: FixedMixtures, clips: SplitClips, mset: Mixture
     with torch.inference_mode():
         for batch in loader:
             feats, out, ests, gap = separation_estimates(model, batch, device, params.threshold,
-                                                         swap=params.swap)
+                                                         swap=params.swap, mask=params.mask)
             est = ests["model"]
             L = est.shape[-1]
             assert est.shape[1:] == (N_MIX, sp.ISTFT_SAMPLES), est.shape
@@ -267,7 +267,8 @@ def separate_set(model, dataset: FixedMixtures, clips: SplitClips, mset: Mixture
                     mset.name, index + b, tuple(batch["video_id"][b]),
                     tuple(str(clips.kind[j]) for j in members),
                     tuple(clips.classes[j] for j in members), scores[b], float(gap[b])))
-            examples = (_examples(batch, feats, out, est, refs, mix, params.threshold, mixtures)
+            examples = (_examples(batch, feats, out, est, refs, mix,
+                                  mask_threshold(params.mask, params.threshold), mixtures)
                         if index < keep else [None] * len(mixtures))
             for m, ex in zip(mixtures, examples):
                 yield m, (ex if m.index < keep else None)
@@ -340,10 +341,11 @@ def failure_reasons(mixtures: Sequence[Mixture]) -> dict[str, int]:
 
 
 def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
-    """metrics.json's entry of one set. Top level: the model (thresholded masks) as the paper
-    reports it, means over mixtures of each mixture's source mean, with 95% bootstrap
-    intervals (``*_lo``, ``*_hi``) and medians; ``improvement``: model SDR - mixture SDR per
-    mixture. Then the same mixtures through the ratio mask, with the videos swapped
+    """metrics.json's entry of one set. Top level: the model's output (``evaluate.mask``: its
+    ratio masks by default, or its thresholded masks as the paper reports them), means over
+    mixtures of each mixture's source mean, with 95% bootstrap intervals (``*_lo``, ``*_hi``)
+    and medians; ``improvement``: model SDR - mixture SDR per mixture. Then the same mixtures
+    through the thresholded and the ratio masks (one of them the model's), with the videos swapped
     (``swap_drop`` = model - swapped SDR), and the ideal binary mask; ``failures`` counts the
     sources scored as failures (never dropped)."""
     agg = metrics.aggregate(_record(m) for m in mixtures)
@@ -358,7 +360,7 @@ def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
             out[f"{name}_lo"], out[f"{name}_hi"] = s["lo"], s["hi"]
     imp = agg["improvement"]
     out.update(improvement=imp["mean"], improvement_lo=imp["lo"], improvement_hi=imp["hi"])
-    for variant in ("ratio", "swap", "ibm"):
+    for variant in metrics.VARIANTS[1:]:
         if variant in agg["overall"]:
             o = agg["overall"][variant]
             out[variant] = {"sdr": o["sdr"]["mean"], "sdr_lo": o["sdr"]["lo"],
@@ -437,7 +439,8 @@ def summary(table: dict) -> str:
     """A short text table of the sets' means (dB), the model's SDR with its 95% interval."""
     fmt = lambda v, w: f"{v:>{w}.2f}" if v is not None else f"{'-':>{w}}"  # noqa: E731
     lines = [f"{'set':<7}{'mixtures':>9}{'failed':>7}{'SDR':>7}{'95% CI':>15}{'SIR':>7}"
-             f"{'SAR':>7}{'SI-SDR':>7}{'mix':>7}{'ratio':>7}{'swap':>7}{'IBM':>7}{'gap':>6}"]
+             f"{'SAR':>7}{'SI-SDR':>7}{'mix':>7}{'binary':>7}{'ratio':>7}{'swap':>7}{'IBM':>7}"
+             f"{'gap':>6}"]
     for name, s in table.items():
         ci = (f"[{s['sdr_lo']:.2f}, {s['sdr_hi']:.2f}]" if s.get("sdr_lo") is not None
               else "-")
@@ -445,7 +448,7 @@ def summary(table: dict) -> str:
         gap = s.get("mask_gap")
         lines.append(f"{name:<7}{s['mixtures']:>9}{s['failures']:>7}{fmt(s['sdr'], 7)}"
                      f"{ci:>15}{fmt(s['sir'], 7)}{fmt(s['sar'], 7)}{fmt(s['si_sdr'], 7)}"
-                     f"{fmt(s['sdr_mix'], 7)}{fmt(v('ratio'), 7)}{fmt(v('swap'), 7)}"
+                     f"{fmt(s['sdr_mix'], 7)}{fmt(v('binary'), 7)}{fmt(v('ratio'), 7)}{fmt(v('swap'), 7)}"
                      f"{fmt(v('ibm'), 7)}{fmt(gap, 6)}"
                      + (f"  ({s['note']})" if "note" in s else ""))
     return "\n".join(lines)

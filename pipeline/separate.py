@@ -14,8 +14,8 @@ backend of :mod:`pipeline.pose.keypoints` (MediaPipe by default for user videos,
 AlphaPose-format JSON given with ``--keypoints``, one file per video), with its two person slots
 and left/right identity rule, and per-frame ST-GCN features with temporal context by
 :mod:`pipeline.pose.features`. The masks are turned into waveforms by
-:meth:`model.task.SeparationTask.separate` (unwarp, threshold, mixture phase, iSTFT), as in
-validation.
+:meth:`model.task.SeparationTask.separate` (unwarp, ratio mask or threshold, mixture phase,
+iSTFT), as in validation.
 
 Decisions:
 
@@ -428,7 +428,7 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
              keypoints: Optional[Sequence[str | Path]] = None, backend: str = "mediapipe",
              decode: DecodeParams | None = None, keypoint_params: KeypointsParams | None = None,
              pose_params: PoseFeaturesParams | None = None, threshold: float = 0.5,
-             min_presence: float = 0.1, batch_size: int = 4, with_video: bool = False,
+             mask: str = "ratio", min_presence: float = 0.1, batch_size: int = 4, with_video: bool = False,
              progress: bool = True, log=None) -> list[Path]:
     """Separate the performers of ``videos`` (module docstring); returns the written wavs
     (``out/<stem>.wav`` or ``out/<stem>-<k>.wav``, video by video, left to right), followed by
@@ -462,7 +462,8 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
         n = decode_video_frames(v, wanted, p)
         warn_if_truncated(v.path, n / p.fps, "picture", log)
         pose_features(v, wanted, st, pf)
-    pieces = run_windows(model, mix, starts, loaded, fidx, threshold, batch_size, progress)
+    pieces = run_windows(model, mix, starts, loaded, fidx, threshold, batch_size, progress,
+                         mask)
     estimates = overlap_add(pieces, starts, len(mix))
     return write_outputs(estimates, loaded, Path(out), p.sample_rate, with_video)
 
@@ -470,12 +471,12 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
 @torch.no_grad()
 def run_windows(model, mix: np.ndarray, starts: np.ndarray, videos: list[Video],
                 fidx: list[np.ndarray], threshold: float, batch_size: int,
-                progress: bool) -> np.ndarray:
+                progress: bool, mask: str = "ratio") -> np.ndarray:
     """Masked estimates ``(K, S, 65280)`` of every window for the S performers of ``videos``."""
     from model.task import SeparationTask
     from pipeline import spectrogram as sp
 
-    task = SeparationTask(weights={}, val_set=None, threshold=threshold)
+    task = SeparationTask(weights={}, val_set=None, threshold=threshold, mask=mask)
     persons = model.init_kwargs["persons"]
     sources = [(vi, slot) for vi, v in enumerate(videos) for slot in v.performers]
     windows = cut_windows(mix, starts)
@@ -565,8 +566,11 @@ def sf_duration(wav: Path) -> float:
 @click.option("--params", "params_path", type=click.Path(path_type=Path, dir_okay=False),
               help="A params.yaml whose decode, keypoints and pose_features sections to use "
                    "(default: the built-in defaults, those of the shipped params.yaml).")
+@click.option("--mask", type=click.Choice(["ratio", "binary"]), default="ratio",
+              show_default=True, help="Apply the predicted masks as ratio masks or thresholded "
+              "(the paper's output; evaluate.mask).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Mask threshold (train.threshold).")
+              help="Threshold of --mask binary (evaluate.threshold).")
 @click.option("--min-presence", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of frames a person must appear in to count as a performer.")
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True,
@@ -575,7 +579,7 @@ def sf_duration(wav: Path) -> float:
               "sound, <video stem>[-k].mp4.")
 @click.option("--progress/--no-progress", default=True)
 def separate_cmd(videos, audio, checkpoint, out, stgcn, keypoint_files, backend, params_path,
-                 threshold, min_presence, batch_size, with_video, progress):
+                 mask, threshold, min_presence, batch_size, with_video, progress):
     """Separate the sound of each performer of VIDEO (its own soundtrack), or of two VIDEOs
     (the mixture given with --audio)."""
     decode = keypoint_params = pose_params = None
@@ -590,7 +594,8 @@ def separate_cmd(videos, audio, checkpoint, out, stgcn, keypoint_files, backend,
     written = separate(list(videos), checkpoint, out, audio=audio, stgcn=stgcn,
                        keypoints=list(keypoint_files) or None, backend=backend, decode=decode,
                        keypoint_params=keypoint_params, pose_params=pose_params,
-                       threshold=threshold, min_presence=min_presence, batch_size=batch_size,
+                       threshold=threshold, mask=mask, min_presence=min_presence,
+                       batch_size=batch_size,
                        with_video=with_video, progress=progress)
     for path in written:
         click.echo(str(path))

@@ -70,7 +70,8 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
     world = distrib.init()
     try:
         task = SeparationTask(settings["loss"], val_set, settings["val_mixtures"],
-                              settings["threshold"], VAL_BATCH, collate, label_map)
+                              settings["threshold"], VAL_BATCH, collate, label_map,
+                              mask=settings["mask"])
         solver = Solver(task, model, train_set, settings, paths, world, fingerprint, collate)
         if world.is_master:
             click.echo(f"train: {len(train_set)} training and {len(val_set)} val mixtures; "

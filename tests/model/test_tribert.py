@@ -89,6 +89,27 @@ def test_checkpoint_of_the_baseline_round_trips(tmp_path, batch):
                        sop(batch)["mask_logits"])
 
 
+def test_baseline_classifier_trains_its_frames_network_with_the_labels(batch):
+    """``sop_classifier``: the visual loss term reaches the frames network's backbone; without
+    it the baseline has no classification output (a zero visual term)."""
+    kw = dict(backbone="resnet_tiny", image_size=64, sop_channels=4, unet_depth=3,
+              unet_channels=4, unet_max_channels=8, num_classes=5)
+    feats = {"masks": (torch.rand(2, 2, 256, 256) > 0.5).float(),
+             "weight": torch.rand(2, 1, 256, 256)}
+    labels = torch.zeros(2, 2, 5)
+    labels[..., 1] = 1
+    assert "visual_scores" not in SoundOfPixels(**kw)(batch)
+    torch.manual_seed(0)
+    sop = SoundOfPixels(**kw, sop_classifier=True).train()
+    out = sop(batch)
+    assert out["visual_scores"].shape == (2, 2, 5)
+    terms = losses.tribert_loss(out, feats, labels)
+    assert terms["visual"] > 0
+    terms["visual"].backward()
+    assert sop.frames_net.backbone.conv1.weight.grad.abs().sum() > 0
+    assert sop.sound_net.norm.weight.grad is None      # the labels reach only the frames side
+
+
 def test_a_corrupt_checkpoint_fails_with_its_path(tmp_path):
     path = tmp_path / "bad.pt"
     path.write_bytes(b"not a checkpoint")

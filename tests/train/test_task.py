@@ -51,6 +51,22 @@ def test_oracle_masks_separate_better_than_the_mixture(clip_dir):
     assert r.mean()["sdr"] > r.mean()["sdr_mix"] + 5
 
 
+def test_mask_choice_sets_the_output_ratio_or_thresholded(clip_dir):
+    """``mask="ratio"`` applies the probabilities, ``"binary"`` the thresholded masks; hedging
+    logits (probability 0.6 everywhere) give a 0.6-scaled mixture or the whole mixture."""
+    val = MixDataset(clip_dir, "val")
+    batch = collate([val[0]])
+    feats = sp.mixture_features(batch["audio"])
+    logits = torch.full_like(feats["masks"], math.log(0.6 / 0.4))
+    ratio = SeparationTask(WEIGHTS, val).separate({"mask_logits": logits}, feats)
+    binary = SeparationTask(WEIGHTS, val, mask="binary").separate({"mask_logits": logits}, feats)
+    mix = feats["mix"][..., :ratio.shape[-1]]
+    assert torch.allclose(binary[0, 0], mix[0], atol=1e-3)
+    assert torch.allclose(ratio[0, 0], 0.6 * mix[0], atol=1e-3)
+    with pytest.raises(ValueError, match="mask"):
+        SeparationTask(WEIGHTS, val, mask="soft")
+
+
 def test_training_validates_on_val_and_never_reads_test(clip_dir, tmp_path):
     torch.manual_seed(0)
     train, val = MixDataset(clip_dir, "train"), MixDataset(clip_dir, "val")
