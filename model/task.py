@@ -138,26 +138,22 @@ def separation_estimates(model, batch: dict, device: torch.device, threshold: fl
 def score_estimates(batch: dict, feats: dict, ests: dict, backend: str = "fast",
                     cached: Optional[list] = None) -> list[dict]:
     """Per mixture of the batch: {variant: Scores} against the 1/N-scaled sources, the mixture
-    baseline computed once. ``cached``: per mixture, {variant: Scores} already known (the val
-    set's fixed ideal-mask scores), reused instead of recomputed."""
+    baseline computed once (:func:`pipeline.metrics.separation_metrics_many`). ``cached``: per
+    mixture, {variant: Scores} already known (the val set's fixed ideal-mask scores), reused
+    instead of recomputed. The ``model`` entry, the same array as one variant's, reuses that
+    variant's scores."""
     L = next(iter(ests.values())).shape[-1]
     refs = batch["audio"][..., :L].double().numpy()
     mix = feats["mix"][..., :L].double().cpu().numpy()
+    alias = [n for n, e in ests.items() if n != "model" and e is ests.get("model")]
     out = []
     for b in range(refs.shape[0]):
         known = dict(cached[b]) if cached else {}
-        first = known.get("ibm") or metrics.separation_metrics(refs[b], ests["ibm"][b], mix[b],
-                                                               backend)
-        scores = {"ibm": first}
-        for name, est in ests.items():
-            if name not in ("ibm", "model"):
-                scores[name] = known.get(name) or metrics.separation_metrics(
-                    refs[b], est[b], mix[b], backend, sdr_mix=first.sdr_mix)
-        if "model" in ests:    # the same array as one variant's: its scores, not recomputed
-            same = [n for n, e in ests.items() if n != "model" and e is ests["model"]]
-            scores["model"] = scores[same[0]] if same else known.get("model") or \
-                metrics.separation_metrics(refs[b], ests["model"][b], mix[b], backend,
-                                           sdr_mix=first.sdr_mix)
+        todo = {n: e[b] for n, e in ests.items()
+                if n not in known and not (n == "model" and alias)}
+        scores = {**known, **metrics.separation_metrics_many(refs[b], todo, mix[b], backend)}
+        if alias:
+            scores["model"] = scores[alias[0]]
         out.append(scores)
     return out
 

@@ -19,7 +19,7 @@ class EvaluateParams:
                                          "as the first member")
     multi_mixtures: Optional[int] = opt(0, 10**7, "multi-source mixtures (null: as mixtures)")
     swap: bool = True   # also score the model with each mixture's two videos swapped
-    backend: Literal["fast", "mir_eval"] = "fast"   # BSS Eval implementation (pipeline/metrics.py)
+    backend: Literal["fast", "fast_bss_eval", "mir_eval"] = "fast"   # BSS Eval (pipeline/metrics.py)
     mask: Literal["ratio", "binary"] = "ratio"   # the model's output: ratio | thresholded (paper)
     threshold: float = rng(0.5, 0.0, 1.0, doc="binary mask threshold (REFERENCE.md inference)")
     batch_size: int = rng(4, 1, 4096, doc="mixtures per forward pass")
