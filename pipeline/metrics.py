@@ -222,6 +222,26 @@ def si_sdr(refs, ests) -> np.ndarray:
     return np.clip(np.nan_to_num(v, nan=-CLAMP_DB), -CLAMP_DB, CLAMP_DB)
 
 
+def _checked(refs, sets: dict, mix) -> tuple:
+    """(refs, [estimate sets], mix) as float64 arrays of matching shapes, or a ValueError
+    naming the argument; the fourth item is the all-failed Scores of a mixture whose
+    reference is silent (else None)."""
+    refs = _as_signals(refs, "refs")
+    n_src, n_samples = refs.shape
+    arrays = [_as_signals(e, name, n_samples) for name, e in sets.items()]
+    for name, e in zip(sets, arrays):
+        if e.shape[0] != n_src:
+            raise ValueError(f"{name}: {e.shape[0]} estimates for {n_src} references")
+    mix = refs.sum(axis=0) if mix is None else np.asarray(mix, dtype=np.float64)
+    if mix.shape != (n_samples,):
+        raise ValueError(f"mix: expected shape ({n_samples},), got {mix.shape}")
+    mix = _as_signals(mix[None], "mix")[0]
+    ref_silent = next((r for r in _silent_rows(refs, "reference") if r), "")
+    unscorable = (Scores(*((FAILURE_DB,) * n_src,) * len(METRICS), failed=(ref_silent,) * n_src)
+                  if ref_silent else None)
+    return refs, arrays, mix, unscorable
+
+
 def separation_metrics(refs, ests, mix=None, backend: Backend = "fast",
                        sdr_mix: Optional[Sequence[float]] = None) -> Scores:
     """SDR/SIR/SAR/SI-SDR of ``ests`` against ``refs`` for one mixture, and the mixture
@@ -237,20 +257,11 @@ def separation_metrics(refs, ests, mix=None, backend: Backend = "fast",
     """
     if backend not in _BSS_EVAL:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    refs = _as_signals(refs, "refs")
-    n_src, n_samples = refs.shape
-    ests = _as_signals(ests, "ests", n_samples)
-    if ests.shape[0] != n_src:
-        raise ValueError(f"ests: {ests.shape[0]} estimates for {n_src} references")
-    mix = refs.sum(axis=0) if mix is None else np.asarray(mix, dtype=np.float64)
-    if mix.shape != (n_samples,):
-        raise ValueError(f"mix: expected shape ({n_samples},), got {mix.shape}")
-    mix = _as_signals(mix[None], "mix")[0]
-
+    refs, (ests,), mix, unscorable = _checked(refs, {"ests": ests}, mix)
+    n_src = refs.shape[0]
     fail = np.full(n_src, FAILURE_DB)
-    ref_silent = next((r for r in _silent_rows(refs, "reference") if r), "")
-    if ref_silent:
-        return Scores(*(tuple(fail.tolist()),) * len(METRICS), failed=(ref_silent,) * n_src)
+    if unscorable:
+        return unscorable
     failed = _silent_rows(ests, "estimate")
     ok = np.array([not f for f in failed])
     bss_eval = _BSS_EVAL[backend]
@@ -285,22 +296,10 @@ def separation_metrics_many(refs, ests: dict, mix=None, backend: Backend = "fast
                                            sdr_mix=None if first is None else first.sdr_mix)
             first = first or out[name]
         return out
-    refs = _as_signals(refs, "refs")
-    n_src, n_samples = refs.shape
     names = list(ests)
-    sets = [_as_signals(ests[n], f"ests ({n})", n_samples) for n in names]
-    for n, e in zip(names, sets):
-        if e.shape[0] != n_src:
-            raise ValueError(f"ests ({n}): {e.shape[0]} estimates for {n_src} references")
-    mix = refs.sum(axis=0) if mix is None else np.asarray(mix, dtype=np.float64)
-    if mix.shape != (n_samples,):
-        raise ValueError(f"mix: expected shape ({n_samples},), got {mix.shape}")
-    mix = _as_signals(mix[None], "mix")[0]
-    fail = np.full(n_src, FAILURE_DB)
-    ref_silent = next((r for r in _silent_rows(refs, "reference") if r), "")
-    if ref_silent:
-        failed = Scores(*(tuple(fail.tolist()),) * len(METRICS), failed=(ref_silent,) * n_src)
-        return {n: failed for n in names}
+    refs, sets, mix, unscorable = _checked(refs, {f"ests ({n})": ests[n] for n in names}, mix)
+    if unscorable:
+        return {n: unscorable for n in names}
     failed = [_silent_rows(e, "estimate") for e in sets]
     ok = [np.array([not f for f in fs]) for fs in failed]
     stack = [np.broadcast_to(mix, refs.shape)]
