@@ -6,17 +6,25 @@ peak resident memory is its own. The forward is broken down by block (profiler l
 :class:`model.tribert.TriBERT`), the backward by kind of operation. Other processes sharing the
 CPU inflate every figure: the load average is reported with them.
 
-Reference (issue 5): the official model takes ~18 s per step at batch 2 with the paper
-configuration on this machine kind (forward 5.8 s, backward 10.7 s, optimizer 1.6 s; 275 M
-parameters; peak 8.2 GB).
+Against the official code in the same run: ``--against-official REPO`` (a clone of
+github.com/ubc-vision/TriBERT) first times the official model's step with ``official_step.py``
+(``--official-script``; the steering folder's ``bench/official_step.py`` by default, which builds
+the official model unchanged and checks its parameter count) in a subprocess with the same
+batch, sources, steps and threads, then this project's presets, and reports
+``official_over_paper`` = official step / paper-preset step (and so for each preset): a ratio of two figures taken under
+the same load, on the same CPU, with the same allocator (the README quotes only such ratios).
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing as mp
 import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -147,6 +155,28 @@ def run_isolated(*args) -> dict:
     return value
 
 
+DEFAULT_OFFICIAL_SCRIPT = Path(os.environ.get(
+    "TRIBERT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "bench" / "official_step.py"
+
+
+def official_step(script: Path, repo: Path, python: str, batch: int, sources: int, steps: int,
+                  threads: int) -> dict:
+    """The official model's step figures (``official_step.py --json``) in a subprocess."""
+    if not script.is_file():
+        raise click.ClickException(f"{script}: no official_step.py (--official-script)")
+    cmd = [python, str(script), "--repo", str(repo.resolve()), "--batch", str(batch),
+           "--sources", str(sources), "--steps", str(steps), "--threads", str(threads), "--json"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        tail = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise click.ClickException(f"{script}: the official step failed: {tail}")
+    try:
+        return json.loads(run.stdout)
+    except json.JSONDecodeError:
+        raise click.ClickException(f"{script}: printed no JSON object: {run.stdout[:200]!r}") \
+            from None
+
+
 @click.command("model")
 @click.option("--preset", "presets", multiple=True, type=click.Choice(["tiny", "paper"]),
               default=("tiny", "paper"), show_default=True)
@@ -158,13 +188,32 @@ def run_isolated(*args) -> dict:
 @click.option("--threads", default=2, show_default=True)
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (CPUs with AVX512-BF16/AMX)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def bench_model(presets, arch, batch, sources, steps, threads, bf16, as_json):
+@click.option("--against-official", "official_repo", type=click.Path(exists=True, path_type=Path),
+              help="a clone of github.com/ubc-vision/TriBERT: also time its step in this run")
+@click.option("--official-script", type=click.Path(path_type=Path),
+              default=DEFAULT_OFFICIAL_SCRIPT, show_default=True)
+@click.option("--official-python", default=sys.executable, show_default=True,
+              help="the Python (with torch, no torchvision) that runs the official step")
+def bench_model(presets, arch, batch, sources, steps, threads, bf16, as_json, official_repo,
+                official_script, official_python):
     """Forward, backward and optimizer time per training step, per sample, peak memory and a
-    per-block breakdown for each preset (official paper-size model: ~18 s per step at batch 2)."""
+    per-block breakdown for each preset; with --against-official, the official model's step in
+    the same run and the ratio."""
     figures = {"batch": batch, "sources": sources, "threads": threads, "bf16": bf16,
                "load_average_start": os.getloadavg()[0]}
+    if official_repo is not None:
+        official = official_step(official_script, official_repo, official_python, batch,
+                                 sources, steps, threads)
+        for k in ("params", "params_match", "step_forward_s", "step_backward_s",
+                  "step_optimizer_s", "step_total_s", "step_cpu_s", "peak_rss_mb"):
+            if k in official:
+                figures[f"official.{k}"] = official[k]
     for preset in presets:
         for k, v in run_isolated(preset, arch, batch, sources, steps, threads, bf16).items():
             figures[f"{preset}.{k}"] = v
+    if official_repo is not None:   # how many times faster than the official step, per preset
+        for preset in presets:
+            figures[f"official_over_{preset}"] = (figures["official.step_total_s"]
+                                                  / figures[f"{preset}.step_total_s"])
     figures["load_average_end"] = os.getloadavg()[0]
     report(figures, as_json, title=f"tribert bench model ({arch}, batch {batch} x {sources} sources)")

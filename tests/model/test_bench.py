@@ -16,3 +16,51 @@ def test_bench_inputs_follow_the_model_contract():
     assert inputs["frames"].shape == (1, 2, 3, 224, 224, 3)
     assert inputs["pose"].shape == (1, 2, 3, 2, 256, 68) and inputs["absent"].dtype.is_floating_point is False
     assert feats["masks"].shape == (1, 2, 256, 256) and labels.shape == (1, 2, 21)
+
+
+STAND_IN = '''import argparse, json, sys
+ap = argparse.ArgumentParser()
+for a in ("--repo", "--batch", "--sources", "--steps", "--threads"):
+    ap.add_argument(a)
+ap.add_argument("--json", action="store_true")
+a = ap.parse_args()
+if a.repo.endswith("broken"):
+    print("Traceback ...", file=sys.stderr)
+    print("ModuleNotFoundError: No module named 'tribert'", file=sys.stderr)
+    sys.exit(1)
+print("official chatter", file=sys.stderr)
+open(__file__ + ".argv.json", "w").write(json.dumps(vars(a)))
+print(json.dumps({"params": 274522654, "params_match": True, "step_forward_s": 1.0,
+                  "step_backward_s": 2.0, "step_optimizer_s": 0.5, "step_total_s": 3.5,
+                  "step_cpu_s": 7.0, "peak_rss_mb": 10.0}))
+'''
+
+
+def test_against_official_times_it_in_the_same_run_and_prints_the_ratio(tmp_path):
+    """The official step runs through its script (here a local stand-in for official_step.py
+    and the clone, which CI does not have) with this run's settings; the ratio is its step
+    over the preset's."""
+    import json
+
+    script = tmp_path / "official_step.py"
+    script.write_text(STAND_IN)
+    repo = tmp_path / "TriBERT"
+    repo.mkdir()
+    args = ["bench", "model", "--preset", "tiny", "--batch", "1", "--steps", "1",
+            "--threads", "1", "--json", "--against-official", str(repo),
+            "--official-script", str(script)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["official.step_total_s"] == 3.5 and figures["official.params_match"] is True
+    assert figures["official_over_tiny"] == 3.5 / figures["tiny.step_total_s"]
+    ran = json.loads((tmp_path / "official_step.py.argv.json").read_text())
+    assert ran == {"repo": str(repo.resolve()), "batch": "1", "sources": "2", "steps": "1",
+                   "threads": "1", "json": True}
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    args[args.index(str(repo))] = str(broken)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "the official step failed: ModuleNotFoundError" in result.output
