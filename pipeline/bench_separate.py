@@ -78,9 +78,11 @@ def render_clip(wave: np.ndarray, rate: int, instrument: str, out: Path, seed: i
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--mediapipe", is_flag=True, help="MediaPipe finds the keypoints (default: the "
               "renderer's JSON).")
+@click.option("--mask", type=click.Choice(["ratio", "binary"]), default="ratio",
+              show_default=True, help="tribert separate --mask")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, threads, as_json):
+def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threads, as_json):
     """`tribert separate` on rendered videos of test-split audio: SDR of each part vs the
     mixture's."""
     import soundfile as sf
@@ -115,7 +117,8 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, threads, as
             try:
                 written = separate(videos, checkpoint, folder / "out", audio=folder / "mix.wav",
                                    stgcn=stgcn, keypoints=None if mediapipe else
-                                   [v.with_suffix(".json") for v in videos], progress=False)
+                                   [v.with_suffix(".json") for v in videos], mask=mask,
+                                   progress=False)
             except SeparateError as e:
                 raise click.ClickException(e.message) from None
             wall += time.perf_counter() - start
@@ -135,7 +138,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, threads, as
             failures += r.failures
     imp = np.asarray(sdr) - np.asarray(sdr_mix)
     figures = {"checkpoint": str(checkpoint),   # report() adds the CPU model and ISA
-               "keypoints": "mediapipe" if mediapipe else "renderer JSON",
+               "keypoints": "mediapipe" if mediapipe else "renderer JSON", "mask": mask,
                "pairs": count, "parts": len(sdr), "failures": failures}
     for name, values in (("sdr", sdr), ("si_sdr", si), ("sdr_mix", sdr_mix),
                          ("improvement", imp)):

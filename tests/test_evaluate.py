@@ -396,4 +396,4 @@ def test_bench_separate_scores_the_cli_on_rendered_test_pairs(data, tmp_path):
     for name in ("sdr", "sdr_mix", "improvement"):
         assert figures[f"{name}_lo"] <= figures[name] <= figures[f"{name}_hi"]
     assert figures["improvement"] == pytest.approx(figures["sdr"] - figures["sdr_mix"])
-    assert -10 < figures["sdr_mix"] < 10 and "cpu" in figures
+    assert -10 < figures["sdr_mix"] < 10 and "cpu" in figures and figures["mask"] == "ratio"
