@@ -139,6 +139,28 @@ def _lag_matrix(n: int) -> np.ndarray:
     return t[:, None] - t[None, :]
 
 
+def _solve_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """G^-1 rhs for a Gram matrix of delayed references: Cholesky (half the work of LU), or LU
+    where rounding makes a nearly singular G fail Cholesky (e.g. pure tones, whose delays span
+    few dimensions; mir_eval solves with LU). An exactly singular G (linearly dependent
+    references) is a ValueError."""
+    import scipy.linalg
+
+    try:
+        return scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram, check_finite=False), rhs,
+                                      check_finite=False)
+    except np.linalg.LinAlgError:
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)   # an exactly zero pivot
+        try:
+            lu = scipy.linalg.lu_factor(gram, check_finite=False)
+        except scipy.linalg.LinAlgWarning as e:
+            raise ValueError(f"refs: linearly dependent references cannot be scored ({e})") \
+                from None
+    return scipy.linalg.lu_solve(lu, rhs, check_finite=False)
+
+
 def bss_eval_shared(refs: np.ndarray, ests: np.ndarray,
                     filter_length: int = FILTER_LENGTH) -> tuple[np.ndarray, ...]:
     """BSS Eval v3 SDR/SIR/SAR (no permutation) of several estimate sets of the same
@@ -150,12 +172,12 @@ def bss_eval_shared(refs: np.ndarray, ests: np.ndarray,
     projections are ``b_j^T G_j^-1 b_j`` and ``b^T G^-1 b`` with G the (block-)Toeplitz Gram
     matrix of the delayed references and b the estimate's correlation with them. What depends
     only on the references (their spectra, the Gram matrices and their factorisations) is
-    computed once for all E sets, and the correlations come from FFTs of length
-    ``L + filter_length`` rounded to a fast size (no circular wrap for lags below
-    ``filter_length``) instead of the 2L of fast_bss_eval: ``tribert bench eval`` measures the
+    computed once for all E sets (Cholesky factorisations where they succeed), and the
+    correlations come from FFTs of length ``L + filter_length`` rounded to a fast size (no
+    circular wrap for lags below ``filter_length``) instead of the 2L of fast_bss_eval: ``tribert bench eval`` measures the
     speed and the difference to mir_eval."""
     import scipy.fft
-    import scipy.linalg
+    from threadpoolctl import threadpool_limits
 
     refs = np.asarray(refs, np.float64)
     ests = np.asarray(ests, np.float64)
@@ -172,23 +194,16 @@ def bss_eval_shared(refs: np.ndarray, ests: np.ndarray,
     lags = _lag_matrix(K)
     # the Gram matrix of all delayed references: block (c, d) holds <ref_c(. - t), ref_d(. - s)>
     gram = np.block([[acf[c, d][lags] for d in range(N)] for c in range(N)])   # (NK, NK)
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)   # an exactly zero pivot
-        try:
-            all_refs = scipy.linalg.lu_factor(gram, check_finite=False)
-        except scipy.linalg.LinAlgWarning as e:
-            raise ValueError(f"refs: linearly dependent references cannot be scored ({e})") \
-                from None
+    with np.errstate(divide="ignore", invalid="ignore"), threadpool_limits(1):
+        # one BLAS thread: these 512-1024 matrices gain nothing from more, and extra threads
+        # fighting the model's for the cores made the factorisations 2.4x slower here
         rhs = xcorr.reshape(E * N, N * K).T                                   # (NK, E*N)
-        coh_sar = np.einsum("ik,ik->k", rhs, scipy.linalg.lu_solve(all_refs, rhs,
-                                                                   check_finite=False))
+        coh_sar = np.einsum("ik,ik->k", rhs, _solve_gram(gram, rhs))
         coh_sdr = np.empty((E, N))
         for j in range(N):
-            own = scipy.linalg.lu_factor(gram[j * K:(j + 1) * K, j * K:(j + 1) * K],
-                                         check_finite=False)
             b = xcorr[:, j, j].T                                              # (K, E)
-            coh_sdr[:, j] = np.einsum("ik,ik->k", b, scipy.linalg.lu_solve(own, b,
-                                                                           check_finite=False))
+            own = gram[j * K:(j + 1) * K, j * K:(j + 1) * K]
+            coh_sdr[:, j] = np.einsum("ik,ik->k", b, _solve_gram(own, b))
         coh_sar = coh_sar.reshape(E, N)
         coh_sir = coh_sdr / coh_sar
         # an estimate inside the span of the delayed references has coherence 1 (up to
