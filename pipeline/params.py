@@ -21,8 +21,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from pipeline import schema
+from pipeline.schema import KeyProblem, ParamsFile
+# the sections of the data stages, imported from here before the schema had its own module
 from pipeline.schema import (DataParams, DownloadParams, ExecutorParams,  # noqa: F401
-                             KeyProblem, ParamsFile, Section, SplitParams, SynthParams)
+                             SplitParams, SynthParams)
 
 
 class ParamsError(ValueError):
@@ -108,6 +110,8 @@ def validate_section(name: str, raw: dict | None = None):
 
 def to_dict(obj) -> dict:
     """A section as plain JSON data (for hashing, logging and checkpoints)."""
+    if not isinstance(obj, BaseModel):
+        raise TypeError(f"not a params section: {type(obj).__name__}")
     return obj.model_dump(mode="json")
 
 
