@@ -16,6 +16,7 @@ COMMANDS = {
     "inspect": "pipeline.inspect:inspect_cmd",
     "bench": "pipeline.bench:bench",
     "separate": "pipeline.separate:separate_cmd",
+    "params": "pipeline.params:params_cmd",
 }
 
 

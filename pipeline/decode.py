@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import ffmpeg
 import numpy as np
@@ -36,46 +35,12 @@ from pipeline import atomic, cmdpath, manifest
 from pipeline.classes import multi_hot
 from pipeline.executor import Failure, map_videos
 from pipeline.faults import kill_point
-from pipeline.params import ExecutorParams, ParamsError, params_hash, rng
+from pipeline.params import ExecutorParams, params_hash
+from pipeline.schema import CLIP_SAMPLES, SAMPLE_RATE, DecodeParams  # noqa: F401 (re-exported)
 
-# Audio constants of pipeline.spectrogram, repeated here because loading params.yaml imports this
-# module and must not import torch (tests check that the two agree). For the same reason the
+# The decode section (and the audio constants it fixes, repeated from pipeline.spectrogram so that
+# validating params.yaml does not import torch) live in pipeline.schema, re-exported here. The
 # torch-backed modules (spectrogram, shards) are imported inside the functions that use them.
-SAMPLE_RATE = 11025
-CLIP_SAMPLES = 65535
-
-
-@dataclass(frozen=True)
-class DecodeParams:
-    """The ``decode`` section of params.yaml."""
-
-    fps: int = rng(8, 1, 60, doc="frame rate of the sampled frames")
-    size: int = rng(224, 32, 1024, doc="square frame side after resizing")
-    resize: Literal["center_crop", "pad", "stretch"] = "center_crop"
-    sample_rate: int = rng(SAMPLE_RATE, SAMPLE_RATE, SAMPLE_RATE)   # fixed by the audio front end
-    clip_samples: int = rng(CLIP_SAMPLES, CLIP_SAMPLES, CLIP_SAMPLES)
-    window_stride: float = rng(3.0, 0.5, 600.0, doc="seconds between window starts")
-    max_windows: int = rng(0, 0, 100000, doc="per video; 0 = all")
-    frames_per_clip: int = rng(3, 1, 16)
-    frame_stride: int = rng(1, 1, 16, doc="8-fps frames between sampled frames")
-    vfr: Literal["skip", "resample"] = "skip"
-    vfr_tolerance: float = rng(0.01, 0.0, 1.0, doc="relative r_frame_rate/avg_frame_rate gap")
-    min_side: int = rng(32, 1, 4096, doc="smaller source frames are skipped")
-    min_rms: float = rng(1e-4, 0.0, 1.0, doc="windows with quieter audio are dropped")
-    max_clips_per_shard: int = rng(64, 1, 100000)
-    compression: Literal["none", "lzf", "gzip"] = "lzf"
-    gzip_level: int = rng(4, 0, 9)
-    scale_flags: str = "bicubic"  # ffmpeg scaler
-
-    def __post_init__(self):
-        span = (self.frames_per_clip - 1) * self.frame_stride / self.fps
-        if span > self.clip_samples / self.sample_rate:
-            raise ParamsError(f"frames_per_clip: {self.frames_per_clip} frames {self.frame_stride} "
-                              f"apart span {span:.2f} s, longer than a clip")
-
-    @property
-    def clip_seconds(self) -> float:
-        return self.clip_samples / self.sample_rate
 
 
 class NothingDecoded(RuntimeError):

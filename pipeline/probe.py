@@ -20,7 +20,6 @@ and standard deviation. Deterministic for a seed.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -147,7 +146,7 @@ def probe_one(emb_dir: Path, kind: str, stream: str, params) -> dict:
     runs = []
     for seed in range(params.seed, params.seed + params.repeats):
         model, chosen = train_probe((xs[0], data["train"][1]), (xs[1], data["val"][1]),
-                                    dataclasses.replace(params, seed=seed))
+                                    params.replace(seed=seed))
         with torch.no_grad():
             scores = model(torch.from_numpy(xs[2]).float()).numpy()
         runs.append({"seed": seed, **chosen,

@@ -64,7 +64,6 @@ Every error is a :class:`SeparateError` (a ``click.ClickException``) naming the 
 """
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -444,8 +443,8 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
     except checks.InputError as e:
         raise SeparateError(e.message) from None
     p = decode or DecodeParams()
-    kp_params = dataclasses.replace(keypoint_params or KeypointsParams(),
-                                    backend="annotations" if keypoints else backend)
+    kp_params = (keypoint_params or KeypointsParams()).replace(
+        backend="annotations" if keypoints else backend)
     pf = pose_params or PoseFeaturesParams()
     model = load_tribert(Path(checkpoint), p)
     st = load_stgcn(Path(stgcn))

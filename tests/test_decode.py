@@ -13,7 +13,7 @@ import pytest
 from support import ROOT, require_tools
 from pipeline import decode, manifest
 from pipeline.decode import DecodeParams, Skip
-from pipeline.params import ExecutorParams, ParamsError, build
+from pipeline.params import ExecutorParams, ParamsError, validate_section
 
 CLIP_S = 65535 / 11025
 
@@ -70,7 +70,7 @@ def test_audio_constants_agree_with_spectrogram():
 
 def test_params_reject_frames_longer_than_a_clip():
     with pytest.raises(ParamsError, match="decode.frames_per_clip"):
-        build(DecodeParams, {"frames_per_clip": 16, "frame_stride": 16}, "decode")
+        validate_section("decode", {"frames_per_clip": 16, "frame_stride": 16})
 
 
 def test_windows_stay_inside_audio_and_video():

@@ -3,8 +3,7 @@
 
 The closure is computed statically: the AST of the stage's module (``python -m stages.X``) and,
 transitively, of every project module it imports (at module level or inside a function), plus
-the packages' ``__init__.py`` files and the section modules that ``pipeline.params`` imports by
-name (:data:`pipeline.params.SECTIONS`). A directory dep covers the files under it."""
+the packages' ``__init__.py`` files. A directory dep covers the files under it."""
 from __future__ import annotations
 
 import ast
@@ -54,10 +53,6 @@ def imported_names(path: Path, name: str) -> set[str]:
             out.update(_with_parents(mod))
             for a in node.names:   # `from pipeline import shards`: a submodule
                 out.add(f"{mod}.{a.name}")
-    if name == "pipeline.params":  # sections imported by dotted name (importlib)
-        from pipeline.params import SECTIONS
-
-        out.update(m for p in SECTIONS.values() for m in _with_parents(p.split(":")[0]))
     return {m for m in out if module_file(m) is not None}
 
 
@@ -92,10 +87,10 @@ def test_stage_deps_cover_the_code_it_imports(name):
 
 def test_the_scan_sees_function_level_and_relative_imports():
     """The scan itself can fail: it finds imports made inside functions (decode's shards) and
-    through pipeline.params' registry (model.config), and covers only what a dep names."""
+    through other project modules (pipeline.params' schema), and covers only what a dep names."""
     got = closure("stages.decode")
     assert Path("pipeline/shards.py") in got            # imported inside decode.assemble
-    assert Path("model/config.py") in got               # SECTIONS["model"]
+    assert Path("pipeline/schema.py") in got            # imported by pipeline.params
     assert Path("pipeline/__init__.py") in got
     assert not covered(Path("pipeline/shards.py"), ["pipeline/shard", "stages"])
     assert covered(Path("pipeline/pose/halpe.py"), ["pipeline/pose"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -107,7 +106,7 @@ def packages(tmp_path_factory):
 def runs(data, packages):
     """The tiny TriBERT package evaluated with each backend."""
     torch.set_num_threads(1)
-    return {b: ev.evaluate(packages / "tribert.pt", *data, replace(FAST, backend=b),
+    return {b: ev.evaluate(packages / "tribert.pt", *data, FAST.replace(backend=b),
                            progress=False)
             for b in ("fast", "mir_eval")}
 
@@ -277,7 +276,7 @@ def test_tables_agree_with_each_other(runs, tmp_path):
 
 
 def test_sound_of_pixels_package_evaluates(data, packages):
-    run = ev.evaluate(packages / "sop.pt", *data, replace(FAST, mixtures=2), progress=False)
+    run = ev.evaluate(packages / "sop.pt", *data, FAST.replace(mixtures=2), progress=False)
     assert [len(run.mixtures[s]) for s in ev.SETS] == [2, 2]
     assert any(not m.result.failures for ms in run.mixtures.values() for m in ms)
 

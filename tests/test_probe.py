@@ -1,7 +1,6 @@
 """Stage ``probe`` (supplement Table 4) on toy embedding files in the embed stage's format."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
@@ -153,8 +152,8 @@ def test_a_missing_group_is_named(separable, tmp_path):
 
 def test_repeats_report_the_mean_and_spread_of_the_seeds(noise):
     d, _ = noise
-    one = [P.probe_one(d, "input", "audio", dataclasses.replace(PARAMS, seed=s)) for s in (3, 4)]
-    both = P.probe_one(d, "input", "audio", dataclasses.replace(PARAMS, seed=3, repeats=2))
+    one = [P.probe_one(d, "input", "audio", PARAMS.replace(seed=s)) for s in (3, 4)]
+    both = P.probe_one(d, "input", "audio", PARAMS.replace(seed=3, repeats=2))
     assert [r["seed"] for r in both["runs"]] == [3, 4]
     for k in P.TOPK:
         values = [o[f"top{k}"] for o in one]

@@ -2,7 +2,6 @@
 embeddings files in the ``embed`` stage's format."""
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from pipeline import retrieval
-from pipeline.params import ParamsError, build
+from pipeline.params import ParamsError, validate_section
 from pipeline.retrieval_params import RetrievalParams
 
 TOKENS, DIM, LATENT = 7, 8, 6
@@ -133,7 +132,7 @@ def test_hard_negatives_are_nearest_neighbours_never_the_positive_or_its_video()
 
 
 def test_same_seed_gives_same_metrics(aligned, tmp_path):
-    params = dataclasses.replace(FAST, epochs=3)
+    params = FAST.replace(epochs=3)
     quiet = lambda s: None  # noqa: E731
     a = retrieval.run(aligned, tmp_path / "a.json", tmp_path / "a.md", params, log=quiet)
     b = retrieval.run(aligned, tmp_path / "b.json", tmp_path / "b.md", params, log=quiet)
@@ -214,7 +213,7 @@ def test_stage_reports_a_malformed_file_as_a_clear_error(tmp_path):
 
 def test_width_must_halve_three_times():
     with pytest.raises(ParamsError, match="retrieval.width: must be a multiple of 8"):
-        build(RetrievalParams, {"width": 20}, "retrieval")
+        validate_section("retrieval", {"width": 20})
 
 
 def test_reads_what_the_embed_stage_writes(tmp_path):
@@ -229,7 +228,7 @@ def test_reads_what_the_embed_stage_writes(tmp_path):
     model = write_model(tmp_path / "tribert.pt")
     embeddings.run(clips, pose, model, tmp_path / "emb", EmbedParams(batch_size=4, threads=1),
                    progress=False, log=lambda s: None)
-    params = dataclasses.replace(FAST, epochs=1, width=16)
+    params = FAST.replace(epochs=1, width=16)
     metrics = retrieval.run(tmp_path / "emb", tmp_path / "m.json", tmp_path / "t.md", params,
                             log=lambda s: None)
     test = retrieval.load_embeddings(tmp_path / "emb" / "test.h5")
@@ -246,7 +245,7 @@ def test_repeats_report_mean_and_std_of_the_scorers():
 def test_a_one_video_val_split_keeps_the_last_epoch(tmp_path):
     data = write_splits(tmp_path / "emb", videos=(8, 1, 3))
     splits = retrieval.load_splits(data)
-    metrics, details = retrieval.evaluate_all(splits, dataclasses.replace(FAST, epochs=3),
+    metrics, details = retrieval.evaluate_all(splits, FAST.replace(epochs=3),
                                               log=lambda s: None)
     assert metrics["pool"] == 3
     assert all(details[v.name][k]["epochs"] == [3] for v in retrieval.VARIANTS for k in retrieval.KINDS)

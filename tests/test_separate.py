@@ -29,8 +29,9 @@ from pipeline.separate import (SPAN, SeparateError, cut_windows, find_performers
                                separate, window_starts)
 from pipeline.synth import VideoSpec, render
 
-SYNTH = SynthParams(videos_per_class=1, duets=1, duration=3.0, fps=8, size=224,
-                    sample_rate=22050)
+# 3-second videos, below the 6 s that data.synthetic.duration accepts: built without validation
+SYNTH = SynthParams.model_construct(videos_per_class=1, duets=1, duration=3.0, fps=8, size=224,
+                                    sample_rate=22050)
 TINY = dict(backbone="resnet_tiny", image_size=64, hidden_visual=16, hidden_pose=16,
             hidden_audio=8, hidden_coattention=16, heads=2, ffn=32, layers=1, dropout=0.1,
             vggish_channels=(4, 4, 4, 4, 4, 4, 4), unet_depth=3, unet_channels=4,

@@ -1,7 +1,6 @@
 """The synthetic dataset's sound: level, duet sums, and class differences (pipeline.synth)."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import librosa
@@ -53,7 +52,7 @@ def test_duet_mixture_is_the_sum_of_its_stems(soundfont, tmp_path):
 def test_duet_stems_on_disk_sum_to_the_rendered_mixture(soundfont, tmp_path):
     from pipeline.synth.render import render
 
-    params = dataclasses.replace(PARAMS, fps=8, size=224)
+    params = PARAMS.replace(fps=8, size=224)
     spec = VideoSpec("BBBBBBBBBBB", ("violin", "tuba"), "duet", 5)
     render(spec, tmp_path, params)
     stems = [sf.read(tmp_path / "stems" / f"BBBBBBBBBBB-{k}.wav", dtype="float32")[0] for k in (1, 2)]

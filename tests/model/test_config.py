@@ -3,18 +3,18 @@ import sys
 
 import pytest
 
-from model.config import PRESETS, ModelParams
-from pipeline.params import ParamsError, build, load_params
+from model.config import PRESETS
+from pipeline.params import ParamsError, load_params, validate_section
 
 
 def test_presets_validate_and_resolve():
     for preset in PRESETS:
-        r = build(ModelParams, {"preset": preset}, "model").resolved()
+        r = validate_section("model", {"preset": preset}).resolved()
         assert set(PRESETS[preset]) <= set(r)
 
 
 def test_paper_preset_has_the_papers_sizes():
-    r = build(ModelParams, {"preset": "paper"}, "model").resolved()
+    r = validate_section("model", {"preset": "paper"}).resolved()
     assert (r["backbone"], r["hidden_visual"], r["hidden_pose"], r["hidden_audio"]) == \
         ("resnet50", 1024, 1024, 512)
     assert (r["hidden_coattention"], r["heads"], r["layers"], r["ffn"], r["unet_depth"]) == \
@@ -22,7 +22,7 @@ def test_paper_preset_has_the_papers_sizes():
 
 
 def test_an_override_replaces_one_preset_value():
-    r = build(ModelParams, {"preset": "paper", "layers": 2}, "model").resolved()
+    r = validate_section("model", {"preset": "paper", "layers": 2}).resolved()
     assert r["layers"] == 2 and r["hidden_visual"] == 1024
 
 
@@ -33,7 +33,7 @@ def test_an_override_replaces_one_preset_value():
                                       ({"unet_depth": 9}, "model.unet_depth")])
 def test_a_bad_value_fails_with_its_key(raw, key):
     with pytest.raises(ParamsError, match=key.replace(".", r"\.")):
-        build(ModelParams, raw, "model")
+        validate_section("model", raw)
 
 
 def test_params_yaml_model_section_validates(root):

@@ -4,11 +4,10 @@ import torch
 
 from model import checkpoint, losses
 from model.build import build_model
-from model.config import ModelParams
 from model.sop import SoundOfPixels
 from model.tribert import TriBERT
 from model_inputs import TINY, make_batch
-from pipeline.params import build
+from pipeline.params import validate_section
 
 
 def test_forward_output_shapes(tiny_model, batch):
@@ -129,7 +128,7 @@ def test_printing_gives_parameter_counts_per_component(tiny_model):
 
 
 def test_build_model_from_the_tiny_preset():
-    model = build_model(build(ModelParams, {"preset": "tiny"}, "model"))
+    model = build_model(validate_section("model", {"preset": "tiny"}))
     out = model.eval()(make_batch(B=1, N=2, size=112, pose_channels=256, joints=68))
     assert out["mask_logits"].shape == (1, 2, 256, 256)
 
@@ -137,7 +136,7 @@ def test_build_model_from_the_tiny_preset():
 @pytest.mark.slow
 def test_paper_preset_builds_and_runs_one_forward_pass():
     torch.set_num_threads(2)
-    model = build_model(build(ModelParams, {"preset": "paper"}, "model")).eval()
+    model = build_model(validate_section("model", {"preset": "paper"})).eval()
     assert 250e6 < sum(p.numel() for p in model.parameters()) < 300e6
     with torch.no_grad():
         out = model(make_batch(B=1, N=1, size=224, pose_channels=256, joints=68))
@@ -196,9 +195,9 @@ def test_erasing_per_call_matches_the_erasing_model(batch):
 
 def test_erase_is_a_validated_model_param():
     from pipeline.params import ParamsError
-    assert build(ModelParams, {"erase": "visual"}, "model").erase == "visual"
+    assert validate_section("model", {"erase": "visual"}).erase == "visual"
     with pytest.raises(ParamsError, match="erase"):
-        build(ModelParams, {"erase": "audio"}, "model")
+        validate_section("model", {"erase": "audio"})
 
 
 def test_attention_maps_are_the_maps_that_pool_the_tokens(tiny_model, batch):

@@ -1,0 +1,94 @@
+"""The one params schema (pipeline/schema.py): the committed params.schema.json is what the code
+exports, params.yaml points editors at it and satisfies it, and a bad edit of a copy of
+params.yaml fails load_params with one line naming the file and the dotted key."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pipeline import schema
+from pipeline.params import ParamsError, load_params
+
+
+def test_committed_schema_is_what_the_code_exports(root):
+    committed = (root / schema.SCHEMA_FILE).read_text()
+    assert committed == schema.json_schema_text(), (
+        f"{schema.SCHEMA_FILE} is stale: run `python -m pipeline.schema` (or "
+        f"`tribert params schema`) and commit it")
+
+
+def test_params_yaml_points_editors_at_the_schema(root):
+    first = (root / "params.yaml").read_text().splitlines()[0]
+    assert first == f"# yaml-language-server: $schema={schema.SCHEMA_FILE}"
+
+
+def test_params_yaml_satisfies_the_json_schema(root):
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed")
+    validator = jsonschema.Draft202012Validator(json.loads((root / schema.SCHEMA_FILE).read_text()))
+    errors = [f"{'.'.join(map(str, e.path))}: {e.message}"
+              for e in validator.iter_errors(yaml.safe_load((root / "params.yaml").read_text()))]
+    assert not errors
+    # and the schema does check: an unknown key and a value out of range are refused
+    bad = {"train": {"grad_clipp": 1.0}, "decode": {"fps": 0}}
+    assert len(list(validator.iter_errors(bad))) == 2
+
+
+def _edited(root, tmp_path, section: str, key: str, value):
+    data = yaml.safe_load((root / "params.yaml").read_text())
+    data[section][key] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("train", "grad_clipp", 1.0, "train.grad_clipp: unknown key (known keys: seed, lr,"),
+    ("decode", "fps", 0, "decode.fps: expected a value >= 1, got 0"),
+    ("probe", "lr", 0.0, "probe.lr: expected a value > 0.0, got 0.0"),
+    ("model", "image_size", 1000, "model.image_size: expected a value <= 448, got 1000"),
+    ("train", "schedule", "linear", "train.schedule: expected one of ['constant', 'cosine'], "
+                                    "got 'linear'"),
+    ("model", "backbone", "vgg", "model.backbone: expected one of"),
+    ("train", "betas", [0.9], "train.betas: expected 2 items, got 1"),
+    ("train", "betas", [0.9, "x"], "train.betas[1]: expected a number, got str 'x'"),
+    ("executor", "jobs", "2", "executor.jobs: expected an integer, got str '2'"),
+    ("retrieval", "width", 20, "retrieval.width: must be a multiple of 8"),
+    ("model", "heads", 3, "model.hidden_visual: 64 is not a multiple of heads=3"),
+])
+def test_a_bad_edit_is_one_line_naming_the_dotted_key(root, tmp_path, section, key, value,
+                                                      message):
+    path = _edited(root, tmp_path, section, key, value)
+    with pytest.raises(ParamsError) as e:
+        load_params(path)
+    text = str(e.value)
+    assert text.startswith(f"{path}: ") and message in text
+    assert "\n" not in text
+
+
+def test_sections_are_frozen_hashable_and_replace_validates(root):
+    p = load_params(root / "params.yaml")
+    assert hash(p.train) == hash(p.train.replace())
+    assert p.train.replace(grad_clip=1.0).grad_clip == 1.0
+    with pytest.raises(ValueError, match="grad_clip"):
+        p.train.replace(grad_clip=-1.0)
+
+
+def test_the_schema_module_does_not_import_torch():
+    code = "import sys, pipeline.params; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_cli_writes_the_schema(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    out = tmp_path / "s.json"
+    r = CliRunner().invoke(main, ["params", "schema", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_text() == schema.json_schema_text()
