@@ -58,6 +58,13 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "string_type": "a string",
+             "tuple_type": "a list", "list_type": "a list", "model_type": "a mapping",
+             "dict_type": "a mapping", "model_attributes_type": "a mapping"}
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+
+
 def _problem(err: dict) -> str:
     """One pydantic error as ``dotted.key: what is wrong``."""
     loc, kind = list(err["loc"]), err["type"]
@@ -70,26 +77,17 @@ def _problem(err: dict) -> str:
                 f"unknown key (known keys: {', '.join(known)})")
     elif kind == "value_error":
         what = str(ctx.get("error", err["msg"]))
-    elif kind == "int_type":
-        what = f"expected an integer, got {_describe(value)}"
-    elif kind == "float_type":
-        what = f"expected a number, got {_describe(value)}"
+    elif kind in _EXPECTED:   # a wrong type: what was expected, and the value's type
+        what = f"expected {_EXPECTED[kind]}, got {_describe(value)}"
     elif kind == "bool_type":
         what = f"expected true or false, got {value!r}"
-    elif kind == "string_type":
-        what = f"expected a string, got {_describe(value)}"
     elif kind == "literal_error":
         what = f"expected one of [{ctx['expected'].replace(' or ', ', ')}], got {value!r}"
     elif kind == "finite_number":
         what = f"expected a finite number, got {value!r}"
-    elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        op, bound = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
-                     "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}[kind]
+    elif kind in _BOUNDS:
+        op, bound = _BOUNDS[kind]
         what = f"expected a value {op} {ctx[bound]}, got {value!r}"
-    elif kind in ("tuple_type", "list_type"):
-        what = f"expected a list, got {_describe(value)}"
-    elif kind in ("model_type", "dict_type", "model_attributes_type"):
-        what = f"expected a mapping, got {_describe(value)}"
     else:
         what = err["msg"]
     return f"{_dotted(loc)}: {' '.join(what.split())}"
