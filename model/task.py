@@ -173,7 +173,7 @@ class SeparationTask:
         self.weights, self.val_set, self.val_mixtures = weights, val_set, val_mixtures
         self.threshold, self.batch_size, self.collate = threshold, batch_size, collate
         self.mask = mask
-        mask_threshold(mask, threshold)
+        mask_threshold(mask, threshold)   # an unknown mask kind fails here, not at val
         self.label_map = label_map
 
     def labels(self, batch: dict, device) -> torch.Tensor:

@@ -10,11 +10,12 @@ Each set takes every eligible clip once, in a seeded random order, as its first 
 partner uniformly among the set's partner clips of another video. The sources are scaled by 1/N
 and summed exactly as the training stage's val mixtures (:class:`pipeline.dataset.MixDataset`
 without training gains); the model's masks are turned into waveforms by
-:meth:`model.task.SeparationTask.separate` and each estimate is scored against its scaled source
-by :func:`pipeline.metrics.separation_metrics`. On the same mixtures every table also scores the
-mixture as the estimate, the ideal binary mask through the same warp, threshold and iSTFT (the
-ceiling of the recipe), the model's ratio (soft) masks, and the model with each mixture's two
-videos swapped (the drop shows how much the masks depend on the videos), with SI-SDR beside
+:func:`model.task.separation_estimates` (as ratio masks, or thresholded: ``evaluate.mask``) and
+each estimate is scored against its scaled source by
+:func:`pipeline.metrics.separation_metrics_many`. On the same mixtures every table also scores
+the mixture as the estimate, the ideal binary mask through the same warp, threshold and iSTFT
+(the ceiling of the recipe), the model's thresholded and ratio masks (one of them its output),
+and the model with each mixture's two videos swapped (the drop shows how much the masks depend on the videos), with SI-SDR beside
 BSS Eval and the mean gap between the two predicted masks. A silent estimate is scored as a
 failure (:mod:`pipeline.metrics`) and counted, never dropped. Every mean comes with its 95%
 bootstrap interval.
