@@ -32,7 +32,8 @@ def package(model: nn.Module) -> dict:
     name = type(model).__name__
     if name not in model_classes():
         raise TypeError(f"cannot package a {name}: not one of {sorted(model_classes())}")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # NCHW whatever layout the model ran in (model.layout): the package is the same bytes
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return {"format": FORMAT, "class": name, "kwargs": dict(model.init_kwargs),
             "state_dict": state}
 

@@ -68,6 +68,15 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
+def broadcast_object(obj, world: World):
+    """Rank 0's ``obj`` (any picklable value) on every rank."""
+    if world.world_size == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def all_finite(value: torch.Tensor, world: World) -> bool:
     """True when ``value`` is finite on every rank (all ranks then stop together)."""
     ok = torch.isfinite(value.detach()).all().to(torch.float32).reshape(1)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from model import checkpoint
+from model.layout import to_format
 
 
 class PoseEmbedding(nn.Module):
@@ -52,13 +53,15 @@ class VGGish(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.relu = nn.ReLU(inplace=True)
         self.out_features = channels[-1] * 4
+        self.memory_format = torch.contiguous_format   # model.layout
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         B, C, F, T = spec.shape
         assert (C, F, T) == (1, 256, 256), f"spectrogram: expected (B, 1, 256, 256), got {tuple(spec.shape)}"
-        x = spec.contiguous(memory_format=torch.channels_last)
+        x = spec
         for i in range(1, 8):
-            x = self.pool(self.relu(getattr(self, f"conv{i}")(x)))
+            # after conv1 too: a one-channel input is both layouts at once (model.layout)
+            x = self.pool(self.relu(getattr(self, f"conv{i}")(to_format(x, self))))
         return x.flatten(1)                                            # (B, out_features)
 
     def load(self, path: str | Path) -> None:

@@ -38,6 +38,7 @@ Guarantees:
 from __future__ import annotations
 
 import io
+import json
 import math
 import random
 import time
@@ -50,7 +51,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from model import distrib
+from model import distrib, layout
 from model.distrib import World
 from pipeline import atomic
 from pipeline.faults import kill_point
@@ -196,11 +197,12 @@ class Solver:
         self.rank_batch = b // world.world_size
         seed_everything(settings["seed"], world.rank)
         self.model = model.to(world.device)
+        self.train_set, self.collate = train_set, collate
+        self.memory_format = self._set_memory_format(settings.get("memory_format", "keep"))
         self.ddp = distrib.wrap(self.model, world)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings["lr"],
                                           betas=tuple(settings["betas"]),
                                           weight_decay=settings["weight_decay"])
-        self.train_set, self.collate = train_set, collate
         self.sampler = distrib.ResumableSampler(train_set, world, seed=settings["seed"])
         full = len(self.sampler) // self.rank_batch
         if full == 0:
@@ -216,6 +218,45 @@ class Solver:
         self.best: Optional[dict] = None   # the best epoch's model package (kept in last.pt)
         self.finished = False              # try_resume found a finished run of this config
         self.timing = {"data": 0.0, "step": 0.0, "steps": 0}
+
+    def _set_memory_format(self, setting: str) -> dict[str, str]:
+        """Put the model's convolutional networks in the layout of ``train.memory_format``
+        (:mod:`model.layout`): ``auto`` times one forward and backward of a real training batch
+        in each layout, once per machine and configuration (cached), on rank 0, and every rank
+        uses rank 0's choice; ``keep`` (settings without the key) leaves the model as built."""
+        if setting == "keep":
+            return layout.current(self.model)
+        if setting != "auto":
+            choice = layout.uniform(self.model, setting)
+        else:
+            choice = None
+            if self.world.is_master:
+                choice, cached = layout.remember(
+                    layout.cache_key(self.model, self.rank_batch, [str(self.world.device)]),
+                    self._measure_memory_format)
+                self.log(f"train: memory format {'(cached) ' if cached else ''}"
+                         f"{json.dumps(choice)}")
+            choice = distrib.broadcast_object(choice, self.world)
+        layout.apply(self.model, choice)
+        return choice
+
+    def _measure_memory_format(self) -> dict[str, str]:
+        collate = self.collate or torch.utils.data.default_collate
+        batch = collate([self.train_set[i] for i in range(self.rank_batch)])
+        device = self.world.device
+
+        def step(model):
+            model.train()
+            loss, _ = self.task.loss(model, batch, device)
+            loss.backward()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+
+        saved = rng_state()                 # the batch's draws are not the run's
+        try:
+            return layout.choose(self.model, step, log=self.log)
+        finally:
+            set_rng_state(saved)
 
     # ---- checkpoints -----------------------------------------------------------------------
 

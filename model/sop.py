@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from model.backbone import make_backbone
+from model.layout import to_format
 from model.summary import format_table, param_table
 from model.tribert import check_inputs
 from model.unet import down, up
@@ -27,6 +28,7 @@ class FramesNet(nn.Module):
         self.backbone = make_backbone(backbone, dilate_last=True)
         self.conv = nn.Conv2d(self.backbone.out_channels, channels, 3, padding=1)
         self.image_size = image_size
+        self.memory_format = torch.channels_last   # model.layout
 
     def forward(self, frames, pooled: bool = False):
         """(M, K) channels; with ``pooled`` also the backbone features pooled over space and
@@ -37,7 +39,7 @@ class FramesNet(nn.Module):
         if (H, W) != (self.image_size, self.image_size):
             x = nn.functional.interpolate(x, size=(self.image_size,) * 2, mode="bilinear",
                                           align_corners=False, antialias=True)
-        feats = self.backbone(x.contiguous(memory_format=torch.channels_last))
+        feats = self.backbone(to_format(x, self))
         x = self.conv(feats).amax(dim=(2, 3)).reshape(M, T, -1).amax(dim=1)   # (M, K)
         if not pooled:
             return torch.sigmoid(x)
@@ -58,12 +60,14 @@ class AudioUNet(nn.Module):
         outs = list(reversed(widths[:-1])) + [out_channels]
         self.ups = nn.ModuleList(up(cin, cout, i == depth - 1)
                                  for i, (cin, cout) in enumerate(zip(ins, outs)))
+        self.memory_format = torch.contiguous_format   # model.layout
 
     def forward(self, spec):
-        x = self.norm(spec).contiguous(memory_format=torch.channels_last)
+        x = self.norm(spec)
         skips = []
         for d in self.downs:
-            x = d(x)
+            # after the first level too: its one-channel input is both layouts (model.layout)
+            x = to_format(d(x), self)
             skips.append(x)
         x = skips.pop()
         for u in self.ups[:-1]:

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.layout import same_format, to_format
+
 
 def down(cin: int, cout: int, outermost: bool) -> nn.Sequential:
     """[LeakyReLU(0.2)], 4x4 stride-2 conv, [BatchNorm]: (B, cin, H, W) -> (B, cout, H/2, W/2)."""
@@ -73,7 +75,7 @@ class SelfGuidedFusion(nn.Module):
         v = v[:, None, :] if v.dim() == 2 else v                            # (B, K, D)
         assert v.shape[0] == B and v.shape[2] == D, f"fused feature: expected (B, K, {D}), got {tuple(v.shape)}"
         weights = torch.softmax(torch.einsum("bdhw,bkd->bkhw", a, v) / D ** 0.5, dim=1)
-        hid = torch.einsum("bkhw,bkd->bdhw", weights, v) + a
+        hid = same_format(torch.einsum("bkhw,bkd->bdhw", weights, v) + a, a)
         return self.mlp(hid) + hid
 
 
@@ -140,6 +142,7 @@ class AttentionUNet(nn.Module):
         self.films = (nn.ModuleList(FiLM(bottleneck, w) for w in outs[:-1])
                       if film and not synthesizer else None)
         self.synthesizer = nn.Linear(bottleneck, synthesizer) if synthesizer else None
+        self.memory_format = torch.contiguous_format   # model.layout
 
     def encode(self, spec: torch.Tensor) -> list[torch.Tensor]:
         """(B, 1, F, T) -> the outputs of every down level, the bottleneck last."""
@@ -147,10 +150,10 @@ class AttentionUNet(nn.Module):
         assert C == 1 and Fq % 2 ** self.depth == 0 and T % 2 ** self.depth == 0, \
             f"spectrogram {tuple(spec.shape)} does not fit depth {self.depth}"
         x = spec if self.input_norm is None else self.input_norm(spec)
-        x = x.contiguous(memory_format=torch.channels_last)
         feats = []
         for d in self.downs:
-            x = d(x)
+            # after the first level too: its one-channel input is both layouts (model.layout)
+            x = to_format(d(x), self)
             feats.append(x)
         return feats[:-1] + [self.bottleneck(x)]
 
@@ -166,7 +169,7 @@ class AttentionUNet(nn.Module):
             w = self.synthesizer(feature)                                  # (B, N, K)
             return torch.einsum("bnk,bkft->bnft", w, a.contiguous())
         # share the mixture's encoder output among its N sources: (B, ...) -> (B * N, ...)
-        feats = [f.repeat_interleave(N, dim=0) for f in feats]
+        feats = [to_format(f.repeat_interleave(N, dim=0), self) for f in feats]
         v = feature.reshape(B * N, D)
         x = self.fusion(feats[-1], v)
         for i, (up_, gate, skip) in enumerate(zip(self.ups, self.gates, reversed(feats[:-1]))):

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.backbone import ResNet
+from model.layout import to_format
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,6 +80,7 @@ class VisualTokenizer(nn.Module):
         self.attention = DecoupledSpatialAttention(dim, num_classes)
         self.tokens_per_frame = tokens_per_frame
         self.image_size = image_size
+        self.memory_format = torch.channels_last   # model.layout
         assert tokens_per_frame <= num_classes
 
     def features(self, frames: torch.Tensor):
@@ -89,7 +91,7 @@ class VisualTokenizer(nn.Module):
         if (H, W) != (self.image_size, self.image_size):
             frames = F.interpolate(frames, size=(self.image_size, self.image_size),
                                    mode="bilinear", align_corners=False, antialias=True)
-        frames = frames.contiguous(memory_format=torch.channels_last)
+        frames = to_format(frames, self)
         v_e = self.conv(self.backbone(frames))                           # (N, D, h, w)
         a_m, scores = self.attention(v_e)                                # (N, C, h, w), (N, C)
         top = scores.detach().topk(self.tokens_per_frame, dim=1).indices  # (N, K)

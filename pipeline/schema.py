@@ -481,6 +481,9 @@ class TrainParams(Section):
                                              "thresholded (paper)")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="binary mask threshold "
                              "(REFERENCE.md)")
+    memory_format: Literal["auto", "channels_last", "contiguous"] = Field(
+        "auto", description="layout of the convolutional networks: auto = the faster per network "
+        "on this machine, measured once and cached (model/layout.py); speed only")
     # checkpoints
     checkpoint_every: int = Field(0, ge=0, le=10**9, description="also save every N steps; "
                                   "0 = per epoch only")

@@ -9,6 +9,17 @@ import pytest
 from support import ROOT, SHARED
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory):
+    """model.layout caches its measured memory formats under XDG_CACHE_HOME: the tests use their
+    own, so they neither read a choice measured outside them nor leave one behind (subprocesses
+    such as `dvc repro` inherit it)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
@@ -11,12 +12,39 @@ from pipeline.cli import main
 def test_bench_train_json_on_real_shards(clip_dir):
     res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
                                     "--presets", "tiny", "--steps", "1", "--batch", "2",
-                                    "--json"])
+                                    "--memory-formats", "keep", "--json"])
     assert res.exit_code == 0, res.output
     figures = json.loads(res.output.strip().splitlines()[-1])
     assert figures["tiny.samples_per_s"] > 0
     assert 0 <= figures["tiny.data_wait_share"] < 1
     assert figures["pose"] is False
+
+
+def test_bench_train_times_the_built_and_the_measured_layouts_in_one_run(clip_dir):
+    """`keep` (the layouts as built) and `auto` (model.layout's measured choice, what train
+    uses) one after the other, with their ratio and the layout each ran in."""
+    from model import layout
+
+    res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
+                                    "--presets", "tiny", "--steps", "1", "--batch", "2",
+                                    "--json"])
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.output.strip().splitlines()[-1])
+    auto = json.loads(figures["tiny.auto.memory_format"])
+    keep = json.loads(figures["tiny.keep.memory_format"])
+    assert set(auto) == set(keep) == {"visual", "audio_embedding.vggish", "unet"}
+    assert set(auto.values()) <= set(layout.FORMATS)
+    assert keep["unet"] == "contiguous" and keep["visual"] == "channels_last"
+    assert figures["tiny.keep_over_auto"] == pytest.approx(
+        figures["tiny.keep.step_s"] / figures["tiny.auto.step_s"])
+    assert figures["tiny.step_s"] == figures["tiny.auto.step_s"]
+    assert figures["tiny.model"] == "params.yaml"
+
+
+def test_bench_train_rejects_an_unknown_memory_format(clip_dir):
+    res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir),
+                                    "--memory-formats", "keep,nhwc"])
+    assert res.exit_code != 0 and "nhwc" in res.output
 
 
 def test_bench_train_without_shards_says_what_to_run(tmp_path):
@@ -35,7 +63,7 @@ def test_every_bench_reports_the_cpu_model_and_instruction_set(clip_dir, capsys)
     info = cpu_info()
     res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
                                     "--presets", "tiny", "--steps", "1", "--batch", "2",
-                                    "--json"])
+                                    "--memory-formats", "keep", "--json"])
     figures = json.loads(res.output.strip().splitlines()[-1])
     assert figures["cpu"] == info["model"] and figures["cpu"] != "unknown"
     assert figures["cpu_isa"] == (" ".join(info["isa"]) or "none")

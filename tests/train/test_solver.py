@@ -1,6 +1,7 @@
 """The training loop on a small real task: exact resume, NaN guard, best-on-val selection."""
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -140,3 +141,49 @@ def test_the_best_model_survives_an_interruption_and_its_file_removed(tmp_path):
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     last = weights(second.model)
     assert not all(torch.equal(b["state_dict"][k], last[k]) for k in last)
+
+
+class ConvToy(torch.nn.Module):
+    """The toy regression through a convolution, with a memory format (model.layout)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 1)
+        self.head = torch.nn.Linear(24, 2)
+        self.memory_format = torch.contiguous_format
+
+    def forward(self, x):
+        return self.head(self.conv(x.reshape(-1, 1, 2, 3)).flatten(1))
+
+
+def test_auto_memory_format_is_measured_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    """train.memory_format auto: the first run measures (and logs the step times), a second
+    run of the same configuration reads the cached choice; measuring changes no weight and no
+    random draw of the run."""
+    from model import layout
+    monkeypatch.setattr(layout, "STEADY", float("inf"))   # microsecond steps are never steady
+    logs = []
+
+    def make(sub, fmt="auto"):
+        torch.manual_seed(0)
+        data = ToyData()
+        return Solver(ToyTask(data), ConvToy(), data, settings(memory_format=fmt),
+                      paths(tmp_path / sub), WORLD, fingerprint="toy", log=logs.append)
+
+    first = make("a")
+    assert any(m.startswith("memory format: step seconds") for m in logs)
+    assert first.memory_format[""] in ("contiguous", "channels_last")
+    untouched = make("b", fmt="keep")
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
+                                                  untouched.model.state_dict().values()))
+    logs.clear()
+    second = make("c")
+    assert logs == [f"train: memory format (cached) {json.dumps(first.memory_format)}"]
+    assert second.memory_format == first.memory_format
+    pinned = make("d", fmt="channels_last")
+    assert pinned.memory_format == {"": "channels_last"}
+    assert pinned.model.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    # the measured run trains exactly as one with the layout pinned to the same choice
+    first.run(); again = make("e", fmt=first.memory_format[""]); again.run()
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
+                                                  again.model.state_dict().values()))
