@@ -1,4 +1,4 @@
-"""``tribert bench {data,pose,model,train,eval,separate}``: benchmarks that print their figures (and one
+"""``tribert bench {data,pose,model,train,eval,separate,scale}``: benchmarks that print their figures (and one
 JSON object with ``--json``). Speed and memory targets live here, never in timed tests."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ BENCHES = {
     "train": "model.bench_train:bench_train",
     "eval": "pipeline.bench_eval:bench_eval",
     "separate": "pipeline.bench_separate:bench_separate",
+    "scale": "pipeline.bench_scale:bench_scale",
 }
 
 
