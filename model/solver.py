@@ -213,7 +213,10 @@ class Solver:
         self.total_steps = self.steps_per_epoch * settings["epochs"]
         self.scheduler = make_scheduler(self.optimizer, settings["schedule"],
                                         settings["warmup_steps"], self.total_steps)
-        self.amp = settings["amp"] == "auto" and world.device.type == "cuda"
+        # bf16 autocast: ``auto`` on CUDA only; ``bf16`` on any device (on a CPU with AMX or
+        # AVX512-BF16 oneDNN runs the convolutions and matmuls in bf16: docs/experiments.md)
+        self.amp = (settings["amp"] == "bf16"
+                    or (settings["amp"] == "auto" and world.device.type == "cuda"))
         self.state = State()
         self.best: Optional[dict] = None   # the best epoch's model package (kept in last.pt)
         self.finished = False              # try_resume found a finished run of this config
@@ -333,7 +336,7 @@ class Solver:
 
     def _step(self, batch) -> tuple[float, dict]:
         self.ddp.train()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+        with torch.autocast(self.world.device.type, dtype=torch.bfloat16, enabled=self.amp):
             loss, figures = self.task.loss(self.ddp, batch, self.world.device)
         if not distrib.all_finite(loss, self.world):
             raise NonFiniteLoss(

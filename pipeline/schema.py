@@ -476,7 +476,8 @@ class TrainParams(Section):
     val_mixtures: int = Field(0, ge=0, le=10**9, description="val mixtures scored per epoch; "
                               "0 = all")
     # numerics
-    amp: Literal["auto", "off"] = Field("auto", description="auto: bf16 autocast on CUDA only")
+    amp: Literal["auto", "bf16", "off"] = Field("auto", description="auto: bf16 autocast on "
+                                                "CUDA only; bf16: on any device (CPU too)")
     mask: Literal["ratio", "binary"] = Field("ratio", description="val output: ratio masks | "
                                              "thresholded (paper)")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="binary mask threshold "

@@ -187,3 +187,22 @@ def test_auto_memory_format_is_measured_once_then_read_from_the_cache(tmp_path, 
     first.run(); again = make("e", fmt=first.memory_format[""]); again.run()
     assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
                                                   again.model.state_dict().values()))
+
+
+@pytest.mark.parametrize("amp, dtype", [("bf16", torch.bfloat16), ("auto", torch.float32),
+                                        ("off", torch.float32)])
+def test_amp_bf16_autocasts_the_training_step_on_cpu_too(tmp_path, amp, dtype):
+    """train.amp bf16: the forward of a training step runs under bf16 autocast on the CPU
+    (``auto`` keeps it to CUDA); validation stays float32."""
+    torch.manual_seed(0)
+    data = ToyData()
+    model = ConvToy()
+    seen = []
+    model.conv.register_forward_hook(lambda m, a, out: seen.append(out.dtype))
+    s = Solver(ToyTask(data), model, data, settings(amp=amp, epochs=1), paths(tmp_path), WORLD,
+               fingerprint="toy", log=lambda m: None)
+    s.run()
+    steps = s.steps_per_epoch
+    assert seen[:steps] == [dtype] * steps
+    assert set(seen[steps:]) <= {torch.float32}            # validation: -MSE in float32
+    assert all(p.dtype == torch.float32 for p in model.parameters())
