@@ -1,14 +1,15 @@
 """Stage ``attention``: pictures of the visual attention maps over test frames (supplement
 Fig. 2) from the pre-trained TriBERT, in ``results/attention/``
-(:mod:`pipeline.attention_figures`)."""
+(:mod:`pipeline.evaluate.attention_figures`)."""
 from __future__ import annotations
 
 import click
 import torch
 
-from pipeline import attention_figures, checks
+from pipeline.evaluate import attention_figures
+from pipeline.data import checks
 from pipeline.atomic import atomic_dir
-from pipeline.embeddings import EmbedError, load_tribert
+from pipeline.evaluate.embeddings import EmbedError, load_tribert
 from pipeline.params import ParamsError, load_params
 
 

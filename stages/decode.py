@@ -3,14 +3,14 @@ HDF5 shards under ``data/clips/`` (plus ``status.csv`` and ``summary.json``).
 
     python -m stages.decode --params params.yaml
 
-Reads the ``decode`` and ``executor`` sections. Interrupted runs resume: see pipeline/decode.py.
+Reads the ``decode`` and ``executor`` sections. Interrupted runs resume: see pipeline/data/decode.py.
 """
 from __future__ import annotations
 
 import click
 import yaml
 
-from pipeline import checks, decode
+from pipeline.data import checks, decode
 from pipeline.params import ParamsError, load_params
 
 

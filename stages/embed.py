@@ -1,5 +1,5 @@
 """Stage ``embed``: token embeddings of every train, val and test clip from the pre-trained
-TriBERT (``data/embeddings/{train,val,test}.h5``; format in :mod:`pipeline.embeddings`), for
+TriBERT (``data/embeddings/{train,val,test}.h5``; format in :mod:`pipeline.evaluate.embeddings`), for
 retrieval (paper 4.2) and the classification probe (supplement Table 4)."""
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import time
 
 import click
 
-from pipeline import checks, embeddings
+from pipeline.data import checks
+from pipeline.evaluate import embeddings
 from pipeline.params import ParamsError, load_params
 
 

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 from model.checkpoint import load as load_model, model_classes
-from model.solver import Paths
-from pipeline import checks
 from pipeline.classes import CLASS_INDEX, MUSIC11
-from pipeline.dataset import MixDataset
+from pipeline.data import checks
+from pipeline.data.dataset import MixDataset
 from pipeline.params import ParamsError, load_params, params_hash, to_dict
-from stages.train import check_paths, data_fingerprint, datasets, run
+from pipeline.train.runner import check_paths, data_fingerprint, datasets, run
+from pipeline.train.solver import Paths
 
 MUSIC11_COLUMNS = [CLASS_INDEX[c] for c in MUSIC11]   # 21-class label column of each MUSIC class
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline import checks
+from pipeline.data import checks
 from pipeline.params import ParamsError, load_params
 from pipeline.pose import keypoints
 

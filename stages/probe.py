@@ -1,13 +1,15 @@
 """Stage ``probe``: supplement Table 4, an MLP instrument classifier on the frozen features of
 ``data/embeddings`` (raw inputs, erased-context and full TriBERT tokens per stream); writes
-``results/probe/metrics.json`` and ``results/probe/table.md`` (:mod:`pipeline.probe`)."""
+``results/probe/metrics.json`` and ``results/probe/table.md`` (:mod:`pipeline.evaluate.probe`)."""
 from __future__ import annotations
 
 import time
 
 import click
 
-from pipeline import checks, probe, provenance
+from pipeline.data import checks
+from pipeline.evaluate import probe
+from pipeline import provenance
 from pipeline.params import ParamsError, load_params
 
 

@@ -4,7 +4,7 @@ pre-transformer embeddings (paper Sec. 4.2, Table 3); writes ``results/retrieval
 
     python -m stages.retrieval --params params.yaml
 
-Reads the ``retrieval`` section. See pipeline/retrieval.py.
+Reads the ``retrieval`` section. See pipeline/evaluate/retrieval.py.
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from pathlib import Path
 
 import click
 
-from pipeline import checks, provenance, retrieval
+from pipeline.data import checks
+from pipeline import provenance
+from pipeline.evaluate import retrieval
 from pipeline.params import ParamsError, load_params
 
 

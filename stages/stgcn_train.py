@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from pipeline import checks, provenance
+from pipeline.data import checks
+from pipeline import provenance
 from pipeline.params import ParamsError, load_params
 from pipeline.pose import stgcn_train
 
