@@ -26,7 +26,7 @@ from pipeline import atomic
 from pipeline.data import manifest
 from pipeline.executor import Failure, map_videos
 from pipeline.faults import kill_point
-from pipeline.params import ParamsError, load_params, params_hash, to_dict
+from pipeline.params import load_stage_params, params_hash, to_dict
 
 STATE = ".acquire-state.json"
 
@@ -138,10 +138,7 @@ def acquire_youtube(p, plan: Plan, out: Path, ex) -> list[manifest.Row]:
 @click.option("--out", default="data/raw", show_default=True, type=click.Path(file_okay=False))
 def main(params_path: str, out: str) -> None:
     """Make data/raw: videos, ID lists, annotations (synthetic), split and manifest."""
-    try:
-        p = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    p = load_stage_params(params_path)
     out = Path(out)
     # validate every input first (params above, ID lists and splits here); delete last
     from pipeline.data.download import Unreachable

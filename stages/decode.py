@@ -11,7 +11,7 @@ import click
 import yaml
 
 from pipeline.data import checks, decode
-from pipeline.params import ParamsError, load_params
+from pipeline.params import load_stage_params
 
 
 def _overrides(pairs) -> dict:
@@ -33,10 +33,7 @@ def _overrides(pairs) -> dict:
 @click.option("--progress/--no-progress", default=True)
 def main(params_path, manifest, out, sets, progress):
     """Decode videos into clip shards."""
-    try:
-        params = load_params(params_path, _overrides(sets))
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    params = load_stage_params(params_path, _overrides(sets))
     checks.input_file(manifest, "manifest", "run the acquire stage: dvc repro acquire")
     checks.output_path(out, folder=True)
     try:

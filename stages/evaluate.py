@@ -23,7 +23,7 @@ import torch
 from pipeline import atomic, provenance
 from pipeline.data import checks
 from pipeline.classes import MUSIC11
-from pipeline.params import ParamsError, load_params
+from pipeline.params import load_stage_params
 
 SUBSETS = {"all": None, "music11": MUSIC11}
 
@@ -41,10 +41,7 @@ SUBSETS = {"all": None, "music11": MUSIC11}
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def main(params_path, model_path, clips, pose, out, subset, progress):
     """Separate fixed test mixtures with a model package and score them."""
-    try:
-        params = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    params = load_stage_params(params_path)
     p = params.evaluate
     checks.input_file(model_path, "model package", "run the train stage")
     checks.output_path(out, folder=True)

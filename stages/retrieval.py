@@ -16,7 +16,7 @@ import click
 from pipeline.data import checks
 from pipeline import provenance
 from pipeline.evaluate import retrieval
-from pipeline.params import ParamsError, load_params
+from pipeline.params import load_stage_params
 
 
 @click.command()
@@ -26,10 +26,7 @@ from pipeline.params import ParamsError, load_params
 @click.option("--table", "table_path", default="results/retrieval/table.md", show_default=True)
 def main(params_path, embeddings_dir, metrics_path, table_path):
     """Train and evaluate the retrieval scorers."""
-    try:
-        params = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    params = load_stage_params(params_path)
     checks.output_path(metrics_path)
     checks.output_path(table_path)
     try:

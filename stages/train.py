@@ -25,7 +25,7 @@ import click
 import torch
 
 from model.build import build_model
-from pipeline.params import ParamsError, load_params, params_hash, to_dict
+from pipeline.params import load_stage_params, params_hash, to_dict
 from pipeline.train.runner import check_paths, data_fingerprint, datasets, run
 from pipeline.train.solver import Paths
 
@@ -44,10 +44,7 @@ from pipeline.train.solver import Paths
 def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
     """Pre-train TriBERT by mix-and-separate; resume from --checkpoint if unfinished."""
     started = time.time()
-    try:
-        p = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    p = load_stage_params(params_path)
     settings = p.train.resolved(p.model.preset)
     clips, pose = Path(clips), Path(pose) if pose else None
     check_paths(clips, pose, out, checkpoint, live, plots)
