@@ -1,4 +1,8 @@
-"""params.yaml's ``model:`` section -> a model (TriBERT or the Sound-of-Pixels baseline)."""
+"""A resolved ``model:`` section -> a model (TriBERT or the Sound-of-Pixels baseline).
+
+``params`` is the section as plain data (``ModelParams.resolved()`` of :mod:`pipeline.schema`:
+a preset of :mod:`model.presets` with its overrides, plus ``arch`` and the weight files) or
+anything with a ``resolved()`` method giving it; this package never imports the schema."""
 from __future__ import annotations
 
 import inspect
@@ -6,14 +10,18 @@ import inspect
 from torch import nn
 
 from model.backbone import load_backbone_weights
-from model.config import ModelParams
 from model.sop import SoundOfPixels
 from model.tribert import TriBERT
 
 
-def model_kwargs(cls: type[nn.Module], params: ModelParams) -> dict:
+def resolved_section(params) -> dict:
+    """The resolved section of ``params`` (a ModelParams or that dict already)."""
+    return params.resolved() if hasattr(params, "resolved") else dict(params)
+
+
+def model_kwargs(cls: type[nn.Module], params) -> dict:
     """The constructor arguments of ``cls`` taken from the resolved section."""
-    resolved = params.resolved()
+    resolved = resolved_section(params)
     names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     kwargs = {k: resolved[k] for k in names}
     if cls is SoundOfPixels and resolved["backbone"] == "resnet50":
@@ -21,13 +29,14 @@ def model_kwargs(cls: type[nn.Module], params: ModelParams) -> dict:
     return kwargs
 
 
-def build_model(params: ModelParams) -> nn.Module:
+def build_model(params) -> nn.Module:
     """Build the model of ``params`` and load the backbone/VGGish weights it names."""
-    cls = TriBERT if params.arch == "tribert" else SoundOfPixels
-    model = cls(**model_kwargs(cls, params))
-    if params.backbone_weights:
+    config = resolved_section(params)
+    cls = TriBERT if config["arch"] == "tribert" else SoundOfPixels
+    model = cls(**model_kwargs(cls, config))
+    if config.get("backbone_weights"):
         backbone = model.visual.backbone if cls is TriBERT else model.frames_net.backbone
-        load_backbone_weights(backbone, params.backbone_weights)
-    if params.vggish_weights and cls is TriBERT:
-        model.audio_embedding.vggish.load(params.vggish_weights)
+        load_backbone_weights(backbone, config["backbone_weights"])
+    if config.get("vggish_weights") and cls is TriBERT:
+        model.audio_embedding.vggish.load(config["vggish_weights"])
     return model

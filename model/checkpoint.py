@@ -14,10 +14,9 @@ import torch
 from torch import nn
 
 from model.readfile import read, unreadable_reason  # noqa: F401
-from pipeline.atomic import atomic_path
 
 FORMAT = 1
-TRAIN_STATE_PREFIX = "tribert-train-state/"  # model/solver.py's STATE_FORMAT
+TRAIN_STATE_PREFIX = "tribert-train-state/"  # pipeline/train/solver.py's STATE_FORMAT
 
 
 def model_classes() -> dict[str, type[nn.Module]]:
@@ -76,13 +75,29 @@ def load_weights(model: nn.Module, pkg: dict) -> None:
 
 
 def save(path: str | Path, model: nn.Module) -> None:
-    """Write ``model``'s package to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+    """Write ``model``'s package to ``path`` atomically: into a temporary file beside it (named
+    and moded as :func:`pipeline.atomic.atomic_path` names them, so its clean-up finds a
+    leftover one), then renamed over it, so a reader never sees half a file. Written out here
+    because ``model/`` imports nothing from ``pipeline/``."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
         torch.save(package(model), tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def is_training_state(obj) -> bool:
-    """Whether ``obj`` is a training state (``checkpoints/last.pt``, model/solver.py's
+    """Whether ``obj`` is a training state (``checkpoints/last.pt``, pipeline/train/solver.py's
     ``tribert-train-state/N`` format), which holds the model package under ``"model"``."""
     return (isinstance(obj, dict) and isinstance(obj.get("model"), dict)
             and str(obj.get("format", "")).startswith(TRAIN_STATE_PREFIX))
@@ -93,35 +108,8 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Modul
     path = Path(path)
     pkg = read(path, "model package", map_location)
     if is_training_state(pkg):
-        pkg = pkg["model"]  # a training checkpoint (model/solver.py) holds the package here
+        pkg = pkg["model"]  # a training checkpoint (pipeline/train/solver.py) holds the package here
     try:
         return from_package(pkg)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
-
-
-def set_aside_unreadable(path: str | Path, log=print) -> Path | None:
-    """A training state at ``path`` (``checkpoints/last.pt``) that cannot be read is renamed to
-    ``<name>.unreadable`` (replacing an older one) and the run starts afresh, with a warning
-    naming both files; returns the new name, or None when ``path`` is absent or readable.
-
-    Why not refuse: the checkpoint is a DVC ``persist`` output, so a refusal would fail every
-    later ``dvc repro`` until someone deletes the file by hand, while a training state is only
-    ever recomputable work in progress (the stage writes it atomically, so an unreadable one
-    comes from outside: a disk fault, a copy cut short, a file put there by hand). Renaming
-    keeps the bytes for a look and never resumes from something that is not a training state.
-    """
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        state = read(path, "training state")
-        problem = "" if is_training_state(state) else "not a training state of this project"
-    except ValueError as e:
-        problem = str(e).replace(f"{path}: cannot read training state: ", "")
-    if not problem:
-        return None
-    aside = path.with_name(path.name + ".unreadable")
-    os.replace(path, aside)
-    log(f"warning: {path}: {problem}; moved to {aside}, training starts afresh")
-    return aside

@@ -12,10 +12,10 @@ import click
 
 # name -> "module:attribute" of a click command or group
 COMMANDS = {
-    "synth": "pipeline.synth.cli:synth",
-    "inspect": "pipeline.inspect:inspect_cmd",
-    "bench": "pipeline.bench:bench",
-    "separate": "pipeline.separate:separate_cmd",
+    "synth": "pipeline.data.synth.cli:synth",
+    "inspect": "pipeline.tools.inspect:inspect_cmd",
+    "bench": "pipeline.tools.bench:bench",
+    "separate": "pipeline.tools.separate:separate_cmd",
     "params": "pipeline.params:params_cmd",
 }
 

@@ -212,6 +212,15 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
 # `tribert params`
 
 
+def load_stage_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> Params:
+    """:func:`load_params` for a command: a bad file is a ``click.ClickException`` whose one line
+    names the file and the dotted key (every stage starts with this)."""
+    try:
+        return load_params(path, overrides)
+    except ParamsError as e:
+        raise click.ClickException(str(e)) from None
+
+
 @click.group("params")
 def params_cmd():
     """The params.yaml schema."""

@@ -20,10 +20,12 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from model.presets import PRESETS
+
 SCHEMA_FILE = "params.schema.json"
 
-# Audio constants of pipeline.spectrogram, repeated here because validating params.yaml must not
-# import torch (tests check that the two agree). pipeline.decode re-exports them.
+# Audio constants of pipeline.data.spectrogram, repeated here because validating params.yaml must not
+# import torch (tests check that the two agree). pipeline.data.decode re-exports them.
 SAMPLE_RATE = 11025
 CLIP_SAMPLES = 65535
 
@@ -281,7 +283,7 @@ class PoseFeaturesParams(Section):
 
 
 # --------------------------------------------------------------------------------------------
-# the model: a preset plus optional overrides (model/config.py re-exports these)
+# the model: a preset plus optional overrides (pipeline/schema.py re-exports these)
 #
 # ``preset: paper`` gives exactly the sizes of the paper (section 3.2, "Implementation Details")
 # and of the official code (REFERENCE.md, "Official TriBERT model"); ``preset: tiny`` gives a
@@ -291,43 +293,8 @@ class PoseFeaturesParams(Section):
 
 Backbone = Literal["resnet50", "resnet18", "resnet_tiny"]
 
-# The sizes each preset fixes. Keys are the ModelParams size fields below.
-MODEL_PRESETS: dict[str, dict] = {
-    "paper": dict(
-        backbone="resnet50",           # Fig. 2: ResNet-50 -> 2048 x 7 x 7
-        image_size=224,
-        hidden_visual=1024,            # "hidden state size of 1024 and 512" (3.2)
-        hidden_pose=1024,
-        hidden_audio=512,
-        hidden_coattention=512,        # official bi_hidden_size; also the pooler width
-        heads=8,
-        ffn=1024,
-        layers=6,                      # 6 co-attention + 6 self-attention layers, interleaved
-        dropout=0.1,
-        vggish_channels=(64, 128, 256, 256, 512, 512, 512),
-        unet_depth=7,                  # "7 convolutions and 7 de-convolutions" (3.2.1)
-        unet_channels=64,
-        unet_max_channels=512,
-        sop_channels=32,               # Sound-of-Pixels K
-    ),
-    "tiny": dict(
-        backbone="resnet_tiny",
-        image_size=112,
-        hidden_visual=64,
-        hidden_pose=64,
-        hidden_audio=64,
-        hidden_coattention=64,
-        heads=4,
-        ffn=128,
-        layers=2,
-        dropout=0.1,
-        vggish_channels=(8, 16, 32, 32, 64, 64, 64),
-        unet_depth=5,
-        unet_channels=16,
-        unet_max_channels=128,
-        sop_channels=16,
-    ),
-}
+# The sizes each preset fixes (model/presets.py: plain data beside the networks they size).
+MODEL_PRESETS = PRESETS
 
 _PRESET_VALUE = "null = the preset's value"
 
@@ -423,7 +390,7 @@ class ModelParams(Section):
 
 
 # --------------------------------------------------------------------------------------------
-# train and finetune (paper Sec. 3.2.1 and 3.2.2; model/train_params.py re-exports these)
+# train and finetune (paper Sec. 3.2.1 and 3.2.2; pipeline/schema.py re-exports these)
 #
 # The optimiser settings depend on the model preset: the paper trains with Adam at lr 1e-5 and
 # batch 12 (Sec. 3.2.1, "Implementation Details") and fine-tunes at lr 1e-7 (Sec. 3.2.2); those
@@ -539,7 +506,7 @@ class EvaluateParams(Section):
     swap: bool = Field(True, description="also score the model with each mixture's two videos "
                        "swapped")
     backend: Literal["fast", "fast_bss_eval", "mir_eval"] = Field(
-        "fast", description="BSS Eval implementation (pipeline/metrics.py)")
+        "fast", description="BSS Eval implementation (pipeline/separation/metrics.py)")
     mask: Literal["ratio", "binary"] = Field("ratio", description="the model's output: ratio | "
                                              "thresholded (paper)")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="binary mask threshold "

@@ -10,13 +10,13 @@ KIND: unet_film (attention U-Net, bottleneck fusion + FiLM, decoder per source),
 """
 import sys, time, numpy as np, torch
 from torch import nn
-from pipeline.dataset import MixDataset, collate
-from pipeline import spectrogram as sp
+from pipeline.data.dataset import MixDataset, collate
+from pipeline.data import spectrogram as sp
 from model.unet import AttentionUNet
 from model.sop import AudioUNet
-from model import losses
-from model.task import masks_to_waveforms
-from pipeline import metrics
+from pipeline.train import losses
+from pipeline.separation.infer import masks_to_waveforms
+from pipeline.separation import metrics
 torch.set_num_threads(1)
 steps = int(sys.argv[1]); which = sys.argv[2].split(",")
 train = MixDataset("data/clips", "train", seed=0, fields=("waveform", "label"))

@@ -5,7 +5,7 @@ training videos instead of learning the instruments.
 Scores the first MIXTURES fixed mixtures (seed 0) of a split with the model in eval mode and,
 with --train-mode, again with BatchNorm in training mode (batch statistics), which tells a
 train/eval normalisation mismatch apart from memorisation. Prints the mean SDR per variant of
-pipeline.metrics.VARIANTS and of the mixture.
+pipeline.separation.metrics.VARIANTS and of the mixture.
 
 Usage (from the repository root, after `dvc repro pose_features`):
     python scripts/split_separation.py MODEL.pt [--split train|val] [--mixtures 32]
@@ -16,9 +16,10 @@ import argparse
 import numpy as np
 import torch
 
-from model.task import score_estimates, separation_estimates
-from pipeline.dataset import MixDataset, collate, pose_extra
-from pipeline.evaluate import load_model
+from pipeline.separation.metrics import score_estimates
+from pipeline.separation.infer import separation_estimates
+from pipeline.data.dataset import MixDataset, collate, pose_extra
+from pipeline.evaluate.separation import load_model
 
 ap = argparse.ArgumentParser()
 ap.add_argument("model")

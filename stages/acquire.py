@@ -1,9 +1,9 @@
 """Stage ``acquire``: the videos, their ID lists, the split and the manifest, in ``data/raw``.
 
 Two sources end in one layout (README, "Data layout"):
-- ``data.source: synthetic`` renders the embedded performer dataset offline (pipeline/synth);
+- ``data.source: synthetic`` renders the embedded performer dataset offline (pipeline/data/synth);
 - ``data.source: music21`` or ``music`` reads the MUSIC_dataset ID lists and downloads them from
-  YouTube (pipeline/download).
+  YouTube (pipeline/data/download).
 
 The output is persistent across runs (``persist: true`` in dvc.yaml) so that an interrupted
 run, repeated, resumes instead of starting over; the stage itself removes what the current
@@ -22,10 +22,11 @@ from pathlib import Path
 
 import click
 
-from pipeline import atomic, manifest
+from pipeline import atomic
+from pipeline.data import manifest
 from pipeline.executor import Failure, map_videos
 from pipeline.faults import kill_point
-from pipeline.params import ParamsError, load_params, params_hash, to_dict
+from pipeline.params import load_stage_params, params_hash, to_dict
 
 STATE = ".acquire-state.json"
 
@@ -78,7 +79,7 @@ class Plan:
 
 
 def plan_synthetic(p) -> Plan:
-    from pipeline import splits, synth
+    from pipeline.data import splits, synth
 
     specs = synth.plan(p.data.synthetic, p.data.seed)
     return Plan({s.video_id for s in specs}, synth.id_lists(specs),
@@ -88,7 +89,7 @@ def plan_synthetic(p) -> Plan:
 def plan_youtube(p) -> Plan:
     """Read and validate the ID lists (and the official split lists), check the IDs and that
     YouTube can be reached: all of it fails before data/raw is touched."""
-    from pipeline import download, lists, splits
+    from pipeline.data import download, lists, splits
 
     d = p.data.download
     entries = lists.load_lists(p.data.source, d.lists, duets=d.duets,
@@ -101,7 +102,7 @@ def plan_youtube(p) -> Plan:
 
 
 def acquire_synthetic(p, plan: Plan, out: Path, ex) -> list[manifest.Row]:
-    from pipeline import synth
+    from pipeline.data import synth
 
     render = functools.partial(synth.render, root=out, params=p.data.synthetic)
     by_id = {s.video_id: s for s in plan.items}
@@ -124,7 +125,7 @@ def acquire_synthetic(p, plan: Plan, out: Path, ex) -> list[manifest.Row]:
 
 
 def acquire_youtube(p, plan: Plan, out: Path, ex) -> list[manifest.Row]:
-    from pipeline import download
+    from pipeline.data import download
 
     rows = download.download_all(plan.items, out, p.data.download, backend=ex.backend,
                                  jobs=ex.jobs, ray_address=ex.ray_address)
@@ -137,13 +138,10 @@ def acquire_youtube(p, plan: Plan, out: Path, ex) -> list[manifest.Row]:
 @click.option("--out", default="data/raw", show_default=True, type=click.Path(file_okay=False))
 def main(params_path: str, out: str) -> None:
     """Make data/raw: videos, ID lists, annotations (synthetic), split and manifest."""
-    try:
-        p = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    p = load_stage_params(params_path)
     out = Path(out)
     # validate every input first (params above, ID lists and splits here); delete last
-    from pipeline.download import Unreachable
+    from pipeline.data.download import Unreachable
     try:
         plan = plan_synthetic(p) if p.data.source == "synthetic" else plan_youtube(p)
     except (Unreachable, ValueError, OSError) as e:

@@ -1,15 +1,16 @@
 """Stage ``attention``: pictures of the visual attention maps over test frames (supplement
 Fig. 2) from the pre-trained TriBERT, in ``results/attention/``
-(:mod:`pipeline.attention_figures`)."""
+(:mod:`pipeline.evaluate.attention_figures`)."""
 from __future__ import annotations
 
 import click
 import torch
 
-from pipeline import attention_figures, checks
+from pipeline.evaluate import attention_figures
+from pipeline.data import checks
 from pipeline.atomic import atomic_dir
-from pipeline.embeddings import EmbedError, load_tribert
-from pipeline.params import ParamsError, load_params
+from pipeline.evaluate.embeddings import EmbedError, load_tribert
+from pipeline.params import load_stage_params
 
 
 @click.command()
@@ -22,10 +23,7 @@ from pipeline.params import ParamsError, load_params
               type=click.Choice(["train", "val", "test"]))
 def main(params_path, clips, model_path, out, split):
     """Draw the class-attention maps of a few clips, one png per clip plus a grid."""
-    try:
-        p = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    p = load_stage_params(params_path)
     checks.output_path(out, folder=True)
     checks.clip_shards(clips)
     torch.set_num_threads(1)

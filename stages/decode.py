@@ -3,15 +3,15 @@ HDF5 shards under ``data/clips/`` (plus ``status.csv`` and ``summary.json``).
 
     python -m stages.decode --params params.yaml
 
-Reads the ``decode`` and ``executor`` sections. Interrupted runs resume: see pipeline/decode.py.
+Reads the ``decode`` and ``executor`` sections. Interrupted runs resume: see pipeline/data/decode.py.
 """
 from __future__ import annotations
 
 import click
 import yaml
 
-from pipeline import checks, decode
-from pipeline.params import ParamsError, load_params
+from pipeline.data import checks, decode
+from pipeline.params import load_stage_params
 
 
 def _overrides(pairs) -> dict:
@@ -33,10 +33,7 @@ def _overrides(pairs) -> dict:
 @click.option("--progress/--no-progress", default=True)
 def main(params_path, manifest, out, sets, progress):
     """Decode videos into clip shards."""
-    try:
-        params = load_params(params_path, _overrides(sets))
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    params = load_stage_params(params_path, _overrides(sets))
     checks.input_file(manifest, "manifest", "run the acquire stage: dvc repro acquire")
     checks.output_path(out, folder=True)
     try:

@@ -1,5 +1,5 @@
 """Stage ``embed``: token embeddings of every train, val and test clip from the pre-trained
-TriBERT (``data/embeddings/{train,val,test}.h5``; format in :mod:`pipeline.embeddings`), for
+TriBERT (``data/embeddings/{train,val,test}.h5``; format in :mod:`pipeline.evaluate.embeddings`), for
 retrieval (paper 4.2) and the classification probe (supplement Table 4)."""
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import time
 
 import click
 
-from pipeline import checks, embeddings
-from pipeline.params import ParamsError, load_params
+from pipeline.data import checks
+from pipeline.evaluate import embeddings
+from pipeline.params import load_stage_params
 
 
 @click.command()
@@ -22,10 +23,7 @@ from pipeline.params import ParamsError, load_params
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def main(params_path, clips, pose, model_path, out, progress):
     """Dump the final, pre-transformer and erased-context tokens of every clip."""
-    try:
-        p = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    p = load_stage_params(params_path)
     checks.input_file(model_path, "model package", "run the train stage")
     checks.output_path(out, folder=True)
     checks.clip_shards(clips)

@@ -1,5 +1,5 @@
 """Stages ``evaluate`` and ``evaluate_music11``: separation on the test split (paper Table 1 and
-Table 2) with fixed, seeded single-source and multi-source mixtures (:mod:`pipeline.evaluate`).
+Table 2) with fixed, seeded single-source and multi-source mixtures (:mod:`pipeline.evaluate.separation`).
 
 Writes into ``--out`` (results/evaluate, results/evaluate_music11):
 
@@ -10,7 +10,7 @@ Writes into ``--out`` (results/evaluate, results/evaluate_music11):
 - ``mixtures.csv``: one row per mixture (videos, classes, per-source scores, skip reason);
 - ``examples/`` (wavs, frames, mask and spectrogram pictures, ``index.html``) and
   ``qualitative.png`` (paper Fig. 3), written after the tables so a failing picture never
-  loses the metrics (:mod:`pipeline.report`).
+  loses the metrics (:mod:`pipeline.evaluate.report`).
 """
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from pathlib import Path
 import click
 import torch
 
-from pipeline import atomic, checks, provenance
+from pipeline import atomic, provenance
+from pipeline.data import checks
 from pipeline.classes import MUSIC11
-from pipeline.params import ParamsError, load_params
+from pipeline.params import load_stage_params
 
 SUBSETS = {"all": None, "music11": MUSIC11}
 
@@ -40,16 +41,13 @@ SUBSETS = {"all": None, "music11": MUSIC11}
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def main(params_path, model_path, clips, pose, out, subset, progress):
     """Separate fixed test mixtures with a model package and score them."""
-    try:
-        params = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    params = load_stage_params(params_path)
     p = params.evaluate
     checks.input_file(model_path, "model package", "run the train stage")
     checks.output_path(out, folder=True)
     checks.clip_shards(clips)
     checks.pose_shards(pose or None)
-    from pipeline import evaluate, report   # torch-heavy; after the params are valid
+    from pipeline.evaluate import separation as evaluate, report
 
     torch.set_num_threads(p.threads)
     out = Path(out)

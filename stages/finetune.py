@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 from model.checkpoint import load as load_model, model_classes
-from model.solver import Paths
-from pipeline import checks
 from pipeline.classes import CLASS_INDEX, MUSIC11
-from pipeline.dataset import MixDataset
-from pipeline.params import ParamsError, load_params, params_hash, to_dict
-from stages.train import check_paths, data_fingerprint, datasets, run
+from pipeline.data import checks
+from pipeline.data.dataset import MixDataset
+from pipeline.params import load_stage_params, params_hash, to_dict
+from pipeline.train.runner import check_paths, data_fingerprint, datasets, run
+from pipeline.train.solver import Paths
 
 MUSIC11_COLUMNS = [CLASS_INDEX[c] for c in MUSIC11]   # 21-class label column of each MUSIC class
 
@@ -76,10 +76,7 @@ def transfer(pretrained: torch.nn.Module, model: torch.nn.Module) -> list[str]:
 def main(params_path, pretrained, clips, pose, out, checkpoint, live, plots, max_steps):
     """Fine-tune the pre-trained model on the MUSIC11 subset with new classification layers."""
     started = time.time()
-    try:
-        p = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    p = load_stage_params(params_path)
     settings = p.finetune.resolved(p.train, p.model.preset)
     clips, pose = Path(clips), Path(pose) if pose else None
     checks.input_file(pretrained, "pre-trained model package", "run the train stage")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from pipeline import checks
-from pipeline.params import ParamsError, load_params
+from pipeline.data import checks
+from pipeline.params import load_stage_params
 from pipeline.pose import keypoints
 
 
@@ -22,10 +22,7 @@ from pipeline.pose import keypoints
 @click.option("--progress/--no-progress", default=True)
 def main(params_path, manifest, out, progress):
     """Extract keypoints for every video."""
-    try:
-        params = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    params = load_stage_params(params_path)
     checks.input_file(manifest, "manifest", "run the acquire stage: dvc repro acquire")
     checks.output_path(out, folder=True)
     s = keypoints.run(manifest, out, params.keypoints, params.decode.fps, params.executor, progress)

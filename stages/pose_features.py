@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import click
 
-from pipeline.params import ParamsError, load_params
-from pipeline import checks
+from pipeline.params import load_stage_params
+from pipeline.data import checks
 from pipeline.pose import features
 from pipeline.pose.stgcn import load_checkpoint
 
@@ -23,10 +23,7 @@ from pipeline.pose.stgcn import load_checkpoint
 @click.option("--out", default="data/pose", show_default=True)
 def main(params_path, clip_dir, keypoint_dir, model_path, out):
     """Extract per-frame pose features into shards aligned with the clip shards."""
-    try:
-        params = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    params = load_stage_params(params_path)
     checks.output_path(out, folder=True)
     checks.clip_shards(clip_dir)
     try:

@@ -1,14 +1,16 @@
 """Stage ``probe``: supplement Table 4, an MLP instrument classifier on the frozen features of
 ``data/embeddings`` (raw inputs, erased-context and full TriBERT tokens per stream); writes
-``results/probe/metrics.json`` and ``results/probe/table.md`` (:mod:`pipeline.probe`)."""
+``results/probe/metrics.json`` and ``results/probe/table.md`` (:mod:`pipeline.evaluate.probe`)."""
 from __future__ import annotations
 
 import time
 
 import click
 
-from pipeline import checks, probe, provenance
-from pipeline.params import ParamsError, load_params
+from pipeline.data import checks
+from pipeline.evaluate import probe
+from pipeline import provenance
+from pipeline.params import load_stage_params
 
 
 @click.command()
@@ -17,10 +19,7 @@ from pipeline.params import ParamsError, load_params
 @click.option("--out", default="results/probe", show_default=True, type=click.Path())
 def main(params_path, embeddings, out):
     """Train and score the classification probes; write the metrics and the table."""
-    try:
-        p = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    p = load_stage_params(params_path)
     checks.output_path(out, folder=True)
     start, started = time.perf_counter(), time.time()
     try:

@@ -4,7 +4,7 @@ pre-transformer embeddings (paper Sec. 4.2, Table 3); writes ``results/retrieval
 
     python -m stages.retrieval --params params.yaml
 
-Reads the ``retrieval`` section. See pipeline/retrieval.py.
+Reads the ``retrieval`` section. See pipeline/evaluate/retrieval.py.
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import click
 
-from pipeline import checks, provenance, retrieval
-from pipeline.params import ParamsError, load_params
+from pipeline.data import checks
+from pipeline import provenance
+from pipeline.evaluate import retrieval
+from pipeline.params import load_stage_params
 
 
 @click.command()
@@ -24,10 +26,7 @@ from pipeline.params import ParamsError, load_params
 @click.option("--table", "table_path", default="results/retrieval/table.md", show_default=True)
 def main(params_path, embeddings_dir, metrics_path, table_path):
     """Train and evaluate the retrieval scorers."""
-    try:
-        params = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    params = load_stage_params(params_path)
     checks.output_path(metrics_path)
     checks.output_path(table_path)
     try:

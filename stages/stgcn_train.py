@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from pipeline import checks, provenance
-from pipeline.params import ParamsError, load_params
+from pipeline.data import checks
+from pipeline import provenance
+from pipeline.params import load_stage_params
 from pipeline.pose import stgcn_train
 
 
@@ -25,10 +26,7 @@ from pipeline.pose import stgcn_train
 @click.option("--metrics", "metrics_path", default="results/stgcn/metrics.json", show_default=True)
 def main(params_path, manifest, keypoint_dir, model_path, metrics_path):
     """Train the pose classifier (ST-GCN)."""
-    try:
-        params = load_params(params_path)
-    except ParamsError as e:
-        raise click.ClickException(str(e)) from None
+    params = load_stage_params(params_path)
     checks.input_file(manifest, "manifest", "run the acquire stage: dvc repro acquire")
     checks.output_path(model_path)
     checks.output_path(metrics_path)

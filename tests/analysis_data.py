@@ -11,10 +11,10 @@ import torch
 
 from model.checkpoint import save
 from model.tribert import TriBERT
-from pipeline import shards
-from pipeline import spectrogram as sp
+from pipeline.data import shards
+from pipeline.data import spectrogram as sp
 from pipeline.classes import CLASS_INDEX, NUM_CLASSES
-from pipeline.decode import DecodeParams
+from pipeline.data.decode import DecodeParams
 
 SIZE = 32
 FRAMES, PERSONS, POSE_C, POSE_V = 3, 2, 4, 5

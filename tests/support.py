@@ -12,6 +12,28 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TRIBERT_SHARED", ROOT.parent / "shared"))
 
 
+def import_statements(path: Path, name: str) -> list[tuple[int, str, list[str]]]:
+    """(line, module, imported names) of every import in ``path`` (module ``name``), anywhere in
+    its body (inside functions too), relative imports resolved. Used by the scans of
+    tests/test_dvc_deps.py and tests/test_layers.py."""
+    import ast
+
+    is_pkg = path.name == "__init__.py"
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name, []) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".")
+                base = base[:len(base) - node.level + (1 if is_pkg else 0)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module
+            out.append((node.lineno, mod, [a.name for a in node.names]))
+    return out
+
+
 def require_tools(*names):
     missing = [n for n in names if shutil.which(n) is None]
     if missing:
@@ -23,7 +45,7 @@ def split_violations(manifest_path, clip_dir) -> list[str]:
     splits, a split other than the manifest's, or an ID the manifest lacks."""
     from collections import defaultdict
 
-    from pipeline import manifest, shards
+    from pipeline.data import manifest, shards
 
     listed = {r.video_id: r.split for r in manifest.read(manifest_path)}
     seen = defaultdict(set)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import manifest
+from pipeline.data import manifest
 from pipeline.atomic import TMP_MARK
 from support import ROOT, require_tools
 

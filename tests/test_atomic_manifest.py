@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import atomic, manifest
+from pipeline import atomic
+from pipeline.data import manifest
 
 
 def test_atomic_path_renames_on_success_and_cleans_on_error(tmp_path):

@@ -9,8 +9,8 @@ import torch
 from click.testing import CliRunner
 
 from analysis_data import write_clips, write_model
-from pipeline import attention_figures as A
-from pipeline.embeddings import load_tribert
+from pipeline.evaluate import attention_figures as A
+from pipeline.evaluate.embeddings import load_tribert
 from stages.attention import main as attention_main
 
 

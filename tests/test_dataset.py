@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline import shards
-from pipeline.dataset import ClipDataset, MixDataset, collate
-from pipeline.decode import DecodeParams
-from pipeline.spectrogram import batch_spectrograms
+from pipeline.data import shards
+from pipeline.data.dataset import ClipDataset, MixDataset, collate
+from pipeline.data.decode import DecodeParams
+from pipeline.data.spectrogram import batch_spectrograms
 from test_shards import fake_clip
 
 torch.set_num_threads(1)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from support import ROOT, require_tools
-from pipeline import decode, manifest
-from pipeline.decode import DecodeParams, Skip
+from pipeline.data import decode, manifest
+from pipeline.data.decode import DecodeParams, Skip
 from pipeline.params import ExecutorParams, ParamsError, validate_section
 
 CLIP_S = 65535 / 11025
@@ -62,7 +62,7 @@ def videos(tmp_path_factory):
 
 
 def test_audio_constants_agree_with_spectrogram():
-    from pipeline import spectrogram
+    from pipeline.data import spectrogram
 
     assert (decode.SAMPLE_RATE, decode.CLIP_SAMPLES) == (spectrogram.SAMPLE_RATE,
                                                        spectrogram.CLIP_SAMPLES)

@@ -13,10 +13,10 @@ import yt_dlp
 from yt_dlp.utils import DownloadError, ExtractorError, GeoRestrictedError
 
 from support import require_tools
-from pipeline import download
+from pipeline.data import download
 from pipeline.atomic import TMP_MARK
-from pipeline.download import classify, download_all, download_one
-from pipeline.lists import ListEntry
+from pipeline.data.download import classify, download_all, download_one
+from pipeline.data.lists import ListEntry
 from pipeline.params import DownloadParams
 
 PARAMS = DownloadParams(lists="unused", retries=2, backoff=0.5)

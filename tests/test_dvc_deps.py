@@ -6,14 +6,13 @@ transitively, of every project module it imports (at module level or inside a fu
 the packages' ``__init__.py`` files. A directory dep covers the files under it."""
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from support import ROOT
+from support import ROOT, import_statements
 
 PACKAGES = ("pipeline", "model", "stages")
 
@@ -36,23 +35,11 @@ def _with_parents(name: str) -> list[str]:
 
 def imported_names(path: Path, name: str) -> set[str]:
     """Project module names that ``path`` (module ``name``) imports, anywhere in its body."""
-    tree = ast.parse(path.read_text(), str(path))
-    is_pkg = path.name == "__init__.py"
     out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                out.update(_with_parents(a.name))
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = name.split(".")
-                base = base[:len(base) - node.level + (1 if is_pkg else 0)]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module
-            out.update(_with_parents(mod))
-            for a in node.names:   # `from pipeline import shards`: a submodule
-                out.add(f"{mod}.{a.name}")
+    for _, mod, names in import_statements(path, name):
+        out.update(_with_parents(mod))
+        for a in names:   # `from pipeline import shards`: a submodule
+            out.add(f"{mod}.{a}")
     return {m for m in out if module_file(m) is not None}
 
 
@@ -89,8 +76,8 @@ def test_the_scan_sees_function_level_and_relative_imports():
     """The scan itself can fail: it finds imports made inside functions (decode's shards) and
     through other project modules (pipeline.params' schema), and covers only what a dep names."""
     got = closure("stages.decode")
-    assert Path("pipeline/shards.py") in got            # imported inside decode.assemble
+    assert Path("pipeline/data/shards.py") in got            # imported inside decode.assemble
     assert Path("pipeline/schema.py") in got            # imported by pipeline.params
     assert Path("pipeline/__init__.py") in got
-    assert not covered(Path("pipeline/shards.py"), ["pipeline/shard", "stages"])
+    assert not covered(Path("pipeline/data/shards.py"), ["pipeline/shard", "stages"])
     assert covered(Path("pipeline/pose/halpe.py"), ["pipeline/pose"])

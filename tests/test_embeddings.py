@@ -1,4 +1,4 @@
-"""Stage ``embed``: the embedding files' contract (pipeline/embeddings.py) on tiny real shards
+"""Stage ``embed``: the embedding files' contract (pipeline/evaluate/embeddings.py) on tiny real shards
 with a random-init tiny TriBERT."""
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from click.testing import CliRunner
 
 from analysis_data import TINY, write_clips, write_model, write_pose
 from model.checkpoint import package
-from model.task import model_inputs
+from pipeline.separation.infer import model_inputs
 from model.tribert import TriBERT
-from pipeline import embeddings as E
-from pipeline import spectrogram as sp
-from pipeline.analysis_params import EmbedParams
-from pipeline.dataset import ClipDataset
+from pipeline.evaluate import embeddings as E
+from pipeline.data import spectrogram as sp
+from pipeline.schema import EmbedParams
+from pipeline.data.dataset import ClipDataset
 from stages.embed import main as embed_main
 
 PARAMS = EmbedParams(batch_size=3, threads=1)

@@ -19,12 +19,14 @@ from click.testing import CliRunner
 from model.checkpoint import save
 from model.sop import SoundOfPixels
 from model.tribert import TriBERT
-from pipeline import evaluate as ev
-from pipeline import metrics, report, shards
-from pipeline import spectrogram as sp
+from pipeline.evaluate import separation as ev
+from pipeline.separation import metrics
+from pipeline.evaluate import report
+from pipeline.data import shards
+from pipeline.data import spectrogram as sp
 from pipeline.classes import CLASS_INDEX, NUM_CLASSES
-from pipeline.decode import DecodeParams
-from pipeline.evaluate_params import EvaluateParams
+from pipeline.data.decode import DecodeParams
+from pipeline.schema import EvaluateParams
 from pipeline.cli import main as cli_main
 from stages.evaluate import main as stage_main
 
@@ -375,8 +377,8 @@ def test_stage_names_a_missing_package(data, tmp_path):
 def test_bench_separate_scores_the_cli_on_rendered_test_pairs(data, tmp_path):
     """`tribert bench separate`: audible test solos of different classes, rendered, mixed,
     separated by the CLI's code and scored; a random model gives finite, consistent figures."""
-    from pipeline.bench_eval import random_models
-    from pipeline.bench_separate import pick_pairs
+    from pipeline.tools.bench_eval import random_models
+    from pipeline.tools.bench_separate import pick_pairs
 
     pairs = pick_pairs(data[0], 3, 0)
     test = ev.open_test_split(data[0], None)

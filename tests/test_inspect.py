@@ -109,7 +109,7 @@ def test_damaged_bytes_inside_a_shard_are_detected(shard, dataset):
 
 
 def test_shards_carry_checksums_and_older_ones_are_flagged(shard, tmp_path):
-    from pipeline.inspect import unchecked
+    from pipeline.tools.inspect import unchecked
 
     assert unchecked(shard) == []
     old = tmp_path / "old.h5"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import lists
-from pipeline.lists import DUET_FILE, ListError, load_lists, read_list, write_list
+from pipeline.data import lists
+from pipeline.data.lists import DUET_FILE, ListError, load_lists, read_list, write_list
 
 DATA = Path(__file__).parent / "data" / "lists"
 

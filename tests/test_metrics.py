@@ -1,4 +1,4 @@
-"""pipeline.metrics: the official model's figures on real MUSIC21 mixtures, backend agreement,
+"""pipeline.separation.metrics: the official model's figures on real MUSIC21 mixtures, backend agreement,
 silent signals scored as counted failures (never dropped), SI-SDR, aggregation with bootstrap
 intervals."""
 from __future__ import annotations
@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.metrics import (BACKENDS, FAILURE_DB, Record, Scores, aggregate, mean_ci,
-                              separation_metrics, separation_metrics_many, si_sdr)
+from pipeline.separation.metrics import (BACKENDS, FAILURE_DB, Record, Scores, aggregate,
+                                        mean_ci, separation_metrics, separation_metrics_many,
+                                        si_sdr)
 
 # shared/data/music21_samples/README.md: official SDR / SIR / SAR and mixture SDR (dB)
 OFFICIAL = {
@@ -247,7 +248,7 @@ def test_results_to_dict_are_json():
 def test_bench_eval_reports_every_backend():
     from click.testing import CliRunner
 
-    from pipeline.bench_eval import bench_eval
+    from pipeline.tools.bench_eval import bench_eval
 
     out = CliRunner().invoke(bench_eval, ["--generated", "--mixtures", "1", "--repeats", "1",
                                           "--json", "--no-separation"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import merge_params, require_tools
+from support import ROOT, merge_params, require_tools
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +32,14 @@ TINY = {
     "evaluate": {"mixtures": 0, "multi_mixtures": 0},   # each test clip once (default: 300/120)
 }
 
-IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "models", "results", "checkpoints",
-                                "dvclive", "__pycache__", ".pytest_cache", "*.egg-info", "tmp")
+_ANYWHERE = shutil.ignore_patterns(".venv", ".git", "__pycache__", ".pytest_cache", "*.egg-info")
+# run outputs: ignored at the top only (pipeline/data is code)
+_TOP = {"data", "models", "results", "checkpoints", "dvclive", "tmp"}
+
+
+def IGNORE(directory, names):
+    top = _TOP if Path(directory).resolve() == ROOT.resolve() else set()
+    return set(_ANYWHERE(directory, names)) | {n for n in names if n in top}
 
 
 def _dvc(args, cwd: Path, env) -> subprocess.CompletedProcess:
@@ -73,7 +79,7 @@ def test_repro_makes_every_declared_output(project):
 def test_every_video_lies_whole_in_one_split(project):
     """The shards' split column against the manifest: no video ID in two splits (duets
     included), none in a split the manifest did not give it."""
-    from pipeline import manifest, shards
+    from pipeline.data import manifest, shards
     from support import split_violations
 
     work, _ = project

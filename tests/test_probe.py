@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pipeline import probe as P
-from pipeline.analysis_params import ProbeParams
+from pipeline.evaluate import probe as P
+from pipeline.schema import ProbeParams
 from stages.probe import main as probe_main
 
 L, C = 7, 21

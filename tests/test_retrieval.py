@@ -1,4 +1,4 @@
-"""Cross-modal retrieval (pipeline/retrieval.py, stage ``retrieval``) on tiny synthetic
+"""Cross-modal retrieval (pipeline/evaluate/retrieval.py, stage ``retrieval``) on tiny synthetic
 embeddings files in the ``embed`` stage's format."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from pipeline import retrieval
+from pipeline.evaluate import retrieval
 from pipeline.params import ParamsError, validate_section
-from pipeline.retrieval_params import RetrievalParams
+from pipeline.schema import RetrievalParams
 
 TOKENS, DIM, LATENT = 7, 8, 6
 FAST = RetrievalParams(width=32, lr=3e-3, epochs=25, batch_size=32, repeats=1, threads=1)
@@ -217,11 +217,11 @@ def test_width_must_halve_three_times():
 
 
 def test_reads_what_the_embed_stage_writes(tmp_path):
-    """The contract end to end: files written by pipeline.embeddings from tiny real shards and a
+    """The contract end to end: files written by pipeline.evaluate.embeddings from tiny real shards and a
     random-init tiny TriBERT load and run through one epoch of every scorer."""
     from analysis_data import write_clips, write_model, write_pose
-    from pipeline import embeddings
-    from pipeline.analysis_params import EmbedParams
+    from pipeline.evaluate import embeddings
+    from pipeline.schema import EmbedParams
 
     clips = write_clips(tmp_path / "clips")
     pose = write_pose(clips, tmp_path / "pose")

@@ -1,4 +1,4 @@
-"""``tribert separate`` (pipeline.separate): output names and lengths, overlap-add, two videos with
+"""``tribert separate`` (pipeline.tools.separate): output names and lengths, overlap-add, two videos with
 a mixture, clear errors, the CLI. Real synthetic mp4s (ffmpeg), a random-init tiny TriBERT
 package and a tiny random ST-GCN saved the way the training stages save them."""
 from __future__ import annotations
@@ -16,18 +16,19 @@ from click.testing import CliRunner
 
 from support import require_tools
 from model import checkpoint
-from model.task import SeparationTask
+from pipeline.train.task import SeparationTask
 from model.tribert import TriBERT
-from pipeline import spectrogram as sp
+from pipeline.data import spectrogram as sp
 from pipeline.cli import main
 from pipeline.classes import CLASSES
-from pipeline.decode import DecodeParams, decode_audio
+from pipeline.data.decode import DecodeParams, decode_audio
 from pipeline.params import SynthParams
-from pipeline.pose.params import PoseFeaturesParams
+from pipeline.schema import PoseFeaturesParams
 from pipeline.pose.stgcn import STGCN, save_checkpoint
-from pipeline.separate import (SPAN, SeparateError, cut_windows, find_performers, overlap_add,
-                               separate, window_starts)
-from pipeline.synth import VideoSpec, render
+from pipeline.separation.infer import (SPAN, cut_windows, estimate_waveforms, overlap_add,
+                                       window_starts)
+from pipeline.tools.separate import SeparateError, find_performers, separate
+from pipeline.data.synth import VideoSpec, render
 
 # 3-second videos, below the 6 s that data.synthetic.duration accepts: built without validation
 SYNTH = SynthParams.model_construct(videos_per_class=1, duets=1, duration=3.0, fps=8, size=224,
@@ -123,8 +124,8 @@ def test_overlap_add_of_all_ones_masks_gives_back_the_input(n):
     wave = np.random.default_rng(0).uniform(-0.5, 0.5, n).astype(np.float32)
     starts = window_starts(n)
     feats = sp.mixture_features(torch.from_numpy(cut_windows(wave, starts))[:, None])
-    ones = {"mask_logits": torch.full((len(starts), 1, 256, 256), 30.0)}
-    pieces = SeparationTask({}, None).separate(ones, feats).numpy()
+    ones = torch.full((len(starts), 1, 256, 256), 30.0)
+    pieces = estimate_waveforms(ones, feats).numpy()
     assert pieces.shape == (len(starts), 1, SPAN)
     out = overlap_add(pieces, starts, n)
     assert out.shape == (1, n)
@@ -172,7 +173,7 @@ def _copy(det, scale=(1.0, 1.0), shift=(0.0, 0.0), about=None):
 
 def test_a_phantom_beside_or_inside_the_performer_is_not_a_second_performer(data):
     from pipeline.pose import keypoints as kpio
-    from pipeline.separate import keep_people, two_people
+    from pipeline.tools.separate import keep_people, two_people
 
     solo = [d[0] for d in _detections(data, SOLO)]
     w = float(solo[0].box[2] - solo[0].box[0])
@@ -201,10 +202,10 @@ def test_a_phantom_beside_or_inside_the_performer_is_not_a_second_performer(data
 def test_mediapipe_phantom_in_a_rendered_one_performer_video_is_dropped(tmp_path):
     """A rendered one-performer video in which MediaPipe's second pass finds a 'person' in 12
     of 64 frames (the performer's lower body and instrument; before the fix: two performers)."""
-    from pipeline.pose.params import KeypointsParams
-    from pipeline.separate import load_video
-    from pipeline.synth.dataset import VideoSpec as Spec
-    from pipeline.synth.render import compose_parts, synthesize
+    from pipeline.schema import KeypointsParams
+    from pipeline.tools.separate import load_video
+    from pipeline.data.synth.dataset import VideoSpec as Spec
+    from pipeline.data.synth.render import compose_parts, synthesize
 
     require_tools("ffmpeg", "ffprobe")
     pytest.importorskip("mediapipe")
@@ -258,8 +259,8 @@ def decode_frames_count(path) -> int:
 def test_a_training_checkpoint_separates_like_its_model_package(data, tmp_path):
     """``--checkpoint checkpoints/last.pt`` (issue 12, item 8): the training state written by
     the real solver holds the package; separating with it gives the package's exact sound."""
-    from model import distrib
-    from model.solver import Paths, Solver
+    from pipeline.train import distrib
+    from pipeline.train.solver import Paths, Solver
 
     torch.manual_seed(0)
     model = TriBERT(**TINY)
@@ -300,7 +301,7 @@ def dashed(data, tmp_path, monkeypatch):
 
 
 def test_decoders_read_files_whose_names_look_like_options(dashed):
-    from pipeline import decode, download
+    from pipeline.data import decode, download
     from pipeline.pose import keypoints as kpio
     from pipeline.pose.mediapipe_backend import read_frames
 
@@ -489,7 +490,7 @@ def test_cli_error_names_the_file_and_fails(data, tmp_path):
 
 
 def test_bench_eval_reports_the_separation_speed():
-    from pipeline.bench_eval import bench_eval
+    from pipeline.tools.bench_eval import bench_eval
 
     require_tools("ffmpeg", "ffprobe")
     if not Path(SYNTH.soundfont).is_file():

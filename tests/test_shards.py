@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import decode, manifest, shards
+from pipeline.data import decode, manifest, shards
 from pipeline.classes import CLASSES
-from pipeline.decode import DecodeParams
-from pipeline.spectrogram import warped_magnitude
+from pipeline.data.decode import DecodeParams
+from pipeline.data.spectrogram import warped_magnitude
 from support import split_violations
 from test_decode import make_video, write_manifest
 
@@ -141,7 +141,7 @@ def test_video_ids_of_any_length_round_trip_through_decode(tmp_path):
         f["split"][row] = b"test"
     assert split_violations(tmp_path / "manifest.csv", tmp_path / "clips") == [
         "GOODCONTROL is in splits ['test', 'train']"]
-    from pipeline.inspect import check_shard
+    from pipeline.tools.inspect import check_shard
     assert check_shard(path) == []
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import spectrogram as sp
+from pipeline.data import spectrogram as sp
 
 torch.set_num_threads(1)
 

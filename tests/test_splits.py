@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.classes import CLASSES
-from pipeline.lists import ListEntry, ListError, load_lists
+from pipeline.data.lists import ListEntry, ListError, load_lists
 from pipeline.params import SplitParams
-from pipeline.splits import assign_splits, read_official
+from pipeline.data.splits import assign_splits, read_official
 
 DATA = Path(__file__).parent / "data" / "lists"
 

@@ -1,4 +1,4 @@
-"""The synthetic dataset's sound: level, duet sums, and class differences (pipeline.synth)."""
+"""The synthetic dataset's sound: level, duet sums, and class differences (pipeline.data.synth)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,11 +9,11 @@ import pytest
 import soundfile as sf
 
 from pipeline.params import SynthParams
-from pipeline.synth import audio as au
-from pipeline.synth.dataset import VideoSpec
-from pipeline.synth.instruments import instrument
-from pipeline.synth.render import compose_parts, synthesize
-from pipeline.synth.score import compose
+from pipeline.data.synth import audio as au
+from pipeline.data.synth.dataset import VideoSpec
+from pipeline.data.synth.instruments import instrument
+from pipeline.data.synth.render import compose_parts, synthesize
+from pipeline.data.synth.score import compose
 
 SR = 22050
 PARAMS = SynthParams(duration=6.0, sample_rate=SR)
@@ -50,7 +50,7 @@ def test_duet_mixture_is_the_sum_of_its_stems(soundfont, tmp_path):
 
 
 def test_duet_stems_on_disk_sum_to_the_rendered_mixture(soundfont, tmp_path):
-    from pipeline.synth.render import render
+    from pipeline.data.synth.render import render
 
     params = PARAMS.replace(fps=8, size=224)
     spec = VideoSpec("BBBBBBBBBBB", ("violin", "tuba"), "duet", 5)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from support import require_tools
 from pipeline.cli import main
-from pipeline.synth.encode import probe_ok
+from pipeline.data.synth.encode import probe_ok
 
 SR = 22050
 

@@ -1,5 +1,5 @@
 """Rendering synthetic videos: determinism, real H.264 + AAC, keypoints that match the drawn
-figures, resume after an interruption, and the dataset plan (pipeline.synth)."""
+figures, resume after an interruption, and the dataset plan (pipeline.data.synth)."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +14,8 @@ import pytest
 from support import require_tools
 from pipeline.classes import CLASSES
 from pipeline.params import SynthParams
-from pipeline.synth import VideoSpec, id_lists, plan, render
-from pipeline.synth.render import build_scene, compose_parts, outputs
+from pipeline.data.synth import VideoSpec, id_lists, plan, render
+from pipeline.data.synth.render import build_scene, compose_parts, outputs
 
 PARAMS = SynthParams(videos_per_class=1, duets=4, duration=6.0, fps=10, size=224,
                      sample_rate=22050)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pipeline import cmdpath
 from pipeline.pose.annotations import Detection, read_alphapose
-from pipeline.pose.params import AlphaposeParams
+from pipeline.schema import AlphaposeParams
 
 RESULT_NAME = "alphapose-results.json"
 

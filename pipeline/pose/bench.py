@@ -19,7 +19,7 @@ import click
 import numpy as np
 
 from pipeline import cmdpath
-from pipeline.bench import peak_rss_mb, report
+from pipeline.benchmark import peak_rss_mb, report
 
 SHARED_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "music21_samples"
 
@@ -71,10 +71,10 @@ def _real_frames() -> list | None:
 
 
 def bench_annotations(tmp: Path, frames: int) -> float:
-    from pipeline.manifest import Row
+    from pipeline.data.manifest import Row
     from pipeline.pose import keypoints
     from pipeline.pose.annotations import write_alphapose
-    from pipeline.pose.params import KeypointsParams
+    from pipeline.schema import KeypointsParams
 
     _video(tmp / "a.mp4", frames, 8, 256)
     write_alphapose(tmp / "a.json", _moving_figures(frames, 256))
@@ -86,7 +86,7 @@ def bench_annotations(tmp: Path, frames: int) -> float:
 
 def bench_mediapipe(tmp: Path, frames: int) -> tuple[float, str, float]:
     from pipeline.pose.mediapipe_backend import detect_video
-    from pipeline.pose.params import MediapipeParams
+    from pipeline.schema import MediapipeParams
 
     images = _real_frames()
     _video(tmp / "m.mp4", frames, 8, 224, images)
@@ -104,7 +104,7 @@ def bench_features(tmp: Path, clips: int, width: float, context: int, threads: i
     from pipeline.pose import keypoints
     from pipeline.pose.features import shard_features
     from pipeline.pose.keypoints import assign_slots
-    from pipeline.pose.params import PoseFeaturesParams
+    from pipeline.schema import PoseFeaturesParams
     from pipeline.pose.stgcn import STGCN
 
     torch.set_num_threads(threads)
@@ -151,4 +151,4 @@ def bench_pose(as_json, frames, clips, params_path):
         figures["features_width"] = p.stgcn.width
         figures["features_context"] = pf.context
     figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    report(figures, as_json, "tribert bench pose")
+    report("pose", figures, as_json, "tribert bench pose")

@@ -43,11 +43,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline import atomic, shards
+from pipeline import atomic
+from pipeline.data import shards
 from pipeline.params import params_hash
 from pipeline.pose import keypoints as kpio
 from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS
-from pipeline.pose.params import PoseFeaturesParams
+from pipeline.schema import PoseFeaturesParams
 from pipeline.pose.stgcn import FEATURE_CHANNELS, STGCN, STRIDE, load_checkpoint, to_input
 
 FLOAT16_MAX = 65504.0

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import atomic, cmdpath
-from pipeline.manifest import Row
+from pipeline.data.manifest import Row
 from pipeline.pose.annotations import Detection
 from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS
-from pipeline.pose.params import KeypointsParams
+from pipeline.schema import KeypointsParams
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def run(manifest_path, out_dir, params: KeypointsParams, fps: float, executor=No
     ``summary.json`` in ``out_dir``. A failing video is recorded, never fatal."""
     import csv
 
-    from pipeline import manifest
+    from pipeline.data import manifest
     from pipeline.executor import Failure, map_videos
     from pipeline.params import ExecutorParams
 

@@ -47,7 +47,7 @@ from pipeline import cmdpath
 from pipeline.pose.annotations import Detection, box_from_joints
 from pipeline.pose.halpe import LEFT_HAND, NUM_JOINTS, RIGHT_HAND
 from pipeline.pose.keypoints import VideoInfo, probe
-from pipeline.pose.params import MediapipeParams
+from pipeline.schema import MediapipeParams
 
 # (Halpe joint, BlazePose landmark) pairs copied as they are
 COPIED = ((0, 0), (1, 2), (2, 5), (3, 7), (4, 8), (5, 11), (6, 12), (7, 13), (8, 14), (9, 15),

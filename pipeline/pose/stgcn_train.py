@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline import atomic, manifest
+from pipeline import atomic
+from pipeline.data import manifest
 from pipeline.classes import CLASSES, multi_hot
 from pipeline.pose import keypoints as kpio
-from pipeline.pose.params import StgcnParams
+from pipeline.schema import StgcnParams
 from pipeline.pose.stgcn import STGCN, save_checkpoint, to_input
 
 

@@ -1,7 +1,7 @@
 from click.testing import CliRunner
 
-from model.bench import make_inputs
-from model.config import ModelParams
+from pipeline.train.bench import make_inputs
+from pipeline.schema import ModelParams
 from pipeline.cli import main
 
 

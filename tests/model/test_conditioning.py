@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.task import swap_videos
+from pipeline.separation.infer import swap_videos
 from model.tribert import TriBERT
 from model.unet import FiLM
 from model_inputs import TINY, make_batch

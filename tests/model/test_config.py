@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from model.config import PRESETS
+from model.presets import PRESETS
 from pipeline.params import ParamsError, load_params, validate_section
 
 
@@ -41,6 +41,6 @@ def test_params_yaml_model_section_validates(root):
 
 
 def test_config_does_not_import_torch():
-    code = "import sys, model.config; print('torch' in sys.modules)"
+    code = "import sys, pipeline.schema; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

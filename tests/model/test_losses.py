@@ -1,6 +1,6 @@
 import torch
 
-from model import losses
+from pipeline.train import losses
 
 
 def test_mask_loss_is_the_weighted_pixel_bce():

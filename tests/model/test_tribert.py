@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from model import checkpoint, losses
+from model import checkpoint
+from pipeline.train import losses
 from model.build import build_model
 from model.sop import SoundOfPixels
 from model.tribert import TriBERT

@@ -1,4 +1,4 @@
-"""Class-dependent keypoint motion for the pose tests (independent of pipeline.synth)."""
+"""Class-dependent keypoint motion for the pose tests (independent of pipeline.data.synth)."""
 from __future__ import annotations
 
 import numpy as np

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from pipeline.pose.alphapose_backend import AlphaposeUnavailable, check_config, command, run_alphapose
-from pipeline.pose.params import AlphaposeParams
+from pipeline.schema import AlphaposeParams
 
 
 def test_unconfigured_explains_the_annotations_route():

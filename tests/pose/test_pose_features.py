@@ -7,7 +7,7 @@ import torch
 from pose_motion import SIZE, keypoint_sequence
 from pipeline.pose import features, keypoints
 from pipeline.pose.annotations import Detection, box_from_joints
-from pipeline.pose.params import PoseFeaturesParams
+from pipeline.schema import PoseFeaturesParams
 from pipeline.pose.stgcn import STGCN, save_checkpoint
 
 torch.set_num_threads(2)

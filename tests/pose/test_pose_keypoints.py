@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from pose_motion import keypoint_sequence
-from pipeline import manifest
+from pipeline.data import manifest
 from pipeline.pose import keypoints
 from pipeline.pose.annotations import Detection, box_from_joints, write_alphapose
-from pipeline.pose.params import KeypointsParams
+from pipeline.schema import KeypointsParams
 
 
 def _det(cx: float, score: float = 0.9) -> Detection:

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.pose import keypoints
 from pipeline.pose.mediapipe_backend import FrameDetector, body_to_halpe
-from pipeline.pose.params import MediapipeParams
+from pipeline.schema import MediapipeParams
 
 
 def test_body_mapping_copies_and_derives():
@@ -78,7 +78,7 @@ def test_composed_real_duet_gives_two_persons_left_to_right(music21_samples, det
 
 
 def test_synthetic_duet_matches_its_ground_truth(tmp_path, detector):
-    synth = pytest.importorskip("pipeline.synth")
+    synth = pytest.importorskip("pipeline.data.synth")
     from pipeline.params import SynthParams
     from pipeline.pose.annotations import read_alphapose
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.pose.params import StgcnParams
+from pipeline.schema import StgcnParams
 from pipeline.pose.stgcn import STGCN, Block, load_checkpoint, save_checkpoint, to_input
 from pipeline.pose.halpe import halpe_adjacency
 
@@ -85,7 +85,7 @@ def test_stage_writes_a_loadable_checkpoint_and_metrics(tmp_path):
     import json
 
     from pose_motion import SIZE, boxes_of, keypoint_sequence
-    from pipeline import manifest
+    from pipeline.data import manifest
     from pipeline.pose import keypoints, stgcn_train
 
     rng = np.random.default_rng(0)

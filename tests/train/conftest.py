@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import shards
-from pipeline import spectrogram as sp
+from pipeline.data import shards
+from pipeline.data import spectrogram as sp
 from pipeline.classes import CLASS_INDEX, NUM_CLASSES
-from pipeline.decode import DecodeParams
+from pipeline.data.decode import DecodeParams
 
 SIZE = 32
 P = DecodeParams(size=SIZE)

@@ -86,7 +86,7 @@ def test_evaluate_and_embed_name_a_damaged_clip_shard(bad_clips, pose_dir, param
 
     clips, shard = bad_clips
     from model.build import build_model
-    from model.config import ModelParams
+    from pipeline.schema import ModelParams
 
     package = tmp_path / "tribert.pt"
     checkpoint.save(package, build_model(ModelParams(**SMALL["model"])))

@@ -18,6 +18,7 @@ def test_bench_train_json_on_real_shards(clip_dir):
     assert figures["tiny.samples_per_s"] > 0
     assert 0 <= figures["tiny.data_wait_share"] < 1
     assert figures["pose"] is False
+    assert figures["bench"] == "train"
 
 
 def test_bench_train_times_the_built_and_the_measured_layouts_in_one_run(clip_dir):
@@ -52,12 +53,11 @@ def test_bench_train_without_shards_says_what_to_run(tmp_path):
     assert res.exit_code != 0 and "dvc repro decode" in res.output
 
 
-
 def test_every_bench_reports_the_cpu_model_and_instruction_set(clip_dir, capsys):
     """Figures are only comparable on the same machine: the CPU model and its SIMD flags are
-    carried in the JSON and printed beside the figures by pipeline.bench.report, which every
+    carried in the JSON and printed beside the figures by pipeline.benchmark.report, which every
     ``tribert bench`` command prints through (issue 12, item 12)."""
-    from pipeline.bench import report
+    from pipeline.benchmark import report
     from pipeline.provenance import cpu_info
 
     info = cpu_info()
@@ -68,7 +68,37 @@ def test_every_bench_reports_the_cpu_model_and_instruction_set(clip_dir, capsys)
     assert figures["cpu"] == info["model"] and figures["cpu"] != "unknown"
     assert figures["cpu_isa"] == (" ".join(info["isa"]) or "none")
     assert figures["cpu_count"] == info["cores"] and figures["tiny.samples_per_s"] > 0
-    report({"speed": 1.5}, as_json=False, title="bench x")
+    report("x", {"speed": 1.5}, as_json=False, title="bench x")
     lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
     assert lines[:2] == ["bench x", "speed 1.5"]
     assert f"cpu {info['model']}" in lines and f"cpu_isa {figures['cpu_isa']}" in lines
+
+
+def test_every_bench_prints_through_the_one_report():
+    """Every bench of the one ``tribert bench`` group prints its figures with
+    :func:`pipeline.benchmark.report` under its own name, so every ``--json`` has one shape:
+    ``{"bench": name, <figures>..., "cpu", "cpu_isa", "cpu_torch_kernels", "cpu_count"}``."""
+    import ast
+    import importlib
+
+    from pipeline.tools.bench import BENCHES
+
+    for name, path in BENCHES.items():
+        module, _, attr = path.partition(":")
+        mod = importlib.import_module(module)
+        assert getattr(mod, attr).name == name
+        fn = next(n for n in ast.walk(ast.parse(open(mod.__file__).read()))
+                  if isinstance(n, ast.FunctionDef) and n.name == attr)
+        calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call)
+                 and getattr(c.func, "id", None) == "report"]
+        assert [c.args[0].value for c in calls] == [name], (name, module)
+        assert mod.report.__module__ == "pipeline.benchmark", module
+
+
+def test_report_json_shape(capsys):
+    from pipeline.benchmark import report
+
+    report("x", {"speed": 1.5}, as_json=True)
+    figures = json.loads(capsys.readouterr().out)
+    assert set(figures) == {"bench", "speed", "cpu", "cpu_isa", "cpu_torch_kernels", "cpu_count"}
+    assert figures["bench"] == "x" and figures["speed"] == 1.5

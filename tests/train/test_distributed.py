@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from model import distrib
-from model.solver import Paths, Solver
+from pipeline.train import distrib
+from pipeline.train.solver import Paths, Solver
 from toy import ToyData, ToyTask, settings, toy_model
 
 SETTINGS = dict(batch_size=8, epochs=2, steps_per_epoch=3, checkpoint_every=0)
@@ -61,9 +61,9 @@ def _train_tribert(rank: int, world_size: int, port: int, clips: str, out: str) 
     """The tiny TriBERT with its randomness on (masking, dropout, BatchNorm, random gains):
     an uninterrupted 2-rank run, and one stopped after 3 steps then resumed."""
     from model.build import build_model
-    from model.config import ModelParams
-    from model.task import SeparationTask
-    from pipeline.dataset import MixDataset, collate
+    from pipeline.schema import ModelParams
+    from pipeline.train.task import SeparationTask
+    from pipeline.data.dataset import MixDataset, collate
 
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from model.build import build_model
-from model.config import ModelParams
+from pipeline.schema import ModelParams
 from pipeline.classes import MUSIC11
 from stages.finetune import Music11MixDataset, transfer, with_classes
 

@@ -8,8 +8,8 @@ import shutil
 import pytest
 import torch
 
-from model import distrib
-from model.solver import NonFiniteLoss, Paths, Solver
+from pipeline.train import distrib
+from pipeline.train.solver import NonFiniteLoss, Paths, Solver
 from toy import ToyData, ToyTask, settings, toy_model
 
 torch.set_num_threads(1)

@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from model import checkpoint, distrib
+from model import checkpoint
+from pipeline.train import distrib
 from model.build import build_model
-from model.config import ModelParams
-from model.solver import Paths, Solver
-from model.task import SeparationTask
+from pipeline.schema import ModelParams
+from pipeline.train.solver import Paths, Solver
+from pipeline.separation.infer import estimate_waveforms
+from pipeline.train.task import SeparationTask
 from model.visual import prepare_frames
-from pipeline import spectrogram as sp
-from pipeline.dataset import MixDataset, collate
+from pipeline.data import spectrogram as sp
+from pipeline.data.dataset import MixDataset, collate
 from toy import settings
 
 torch.set_num_threads(1)
@@ -31,7 +33,7 @@ def test_frames_are_normalised_channels_first():
 
 
 def test_mask_gap_is_zero_for_identical_masks_and_one_for_complementary():
-    from model.task import source_mask_gap
+    from pipeline.separation.infer import source_mask_gap
     logits = torch.zeros(2, 2, 4, 4)
     assert source_mask_gap(logits) == 0
     logits[:, 0], logits[:, 1] = 30.0, -30.0
@@ -41,12 +43,11 @@ def test_mask_gap_is_zero_for_identical_masks_and_one_for_complementary():
 def test_oracle_masks_separate_better_than_the_mixture(clip_dir):
     """The inference path (unwarp, threshold, mixture phase) turns good masks into a high SDR."""
     val = MixDataset(clip_dir, "val")
-    task = SeparationTask(WEIGHTS, val)
     batch = collate([val[0], val[1]])
     feats = sp.mixture_features(batch["audio"])
     ideal = torch.where(feats["masks"] > 0, 20.0, -20.0)   # logits of the ideal binary masks
-    est = task.separate({"mask_logits": ideal}, feats).numpy()
-    from pipeline.metrics import separation_metrics
+    est = estimate_waveforms(ideal, feats).numpy()
+    from pipeline.separation.metrics import separation_metrics
     r = separation_metrics(batch["audio"][0, :, :est.shape[-1]].numpy(), est[0])
     assert r.mean()["sdr"] > r.mean()["sdr_mix"] + 5
 
@@ -58,13 +59,15 @@ def test_mask_choice_sets_the_output_ratio_or_thresholded(clip_dir):
     batch = collate([val[0]])
     feats = sp.mixture_features(batch["audio"])
     logits = torch.full_like(feats["masks"], math.log(0.6 / 0.4))
-    ratio = SeparationTask(WEIGHTS, val).separate({"mask_logits": logits}, feats)
-    binary = SeparationTask(WEIGHTS, val, mask="binary").separate({"mask_logits": logits}, feats)
+    ratio = estimate_waveforms(logits, feats, mask="ratio")
+    binary = estimate_waveforms(logits, feats, mask="binary")
     mix = feats["mix"][..., :ratio.shape[-1]]
     assert torch.allclose(binary[0, 0], mix[0], atol=1e-3)
     assert torch.allclose(ratio[0, 0], 0.6 * mix[0], atol=1e-3)
     with pytest.raises(ValueError, match="mask"):
         SeparationTask(WEIGHTS, val, mask="soft")
+    with pytest.raises(ValueError, match="mask"):
+        estimate_waveforms(logits, feats, mask="soft")
 
 
 def test_training_validates_on_val_and_never_reads_test(clip_dir, tmp_path):
@@ -86,8 +89,8 @@ def test_training_validates_on_val_and_never_reads_test(clip_dir, tmp_path):
 
 
 def test_pose_shards_feed_the_pose_stream(clip_dir, pose_dir):
-    from model.task import forward
-    from stages.train import datasets
+    from pipeline.separation.infer import forward
+    from pipeline.train.runner import datasets
     train, _ = datasets(clip_dir, pose_dir, seed=0)
     batch = collate([train[0], train[1]])
     assert batch["pose.features"].shape == (2, 2, 3, 2, 256, 68)

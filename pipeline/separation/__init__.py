@@ -1,0 +1,1 @@
+"""Separation inference (model inputs, masks -> waveforms, overlap-add) and its scores."""

@@ -1,0 +1,184 @@
+"""Separation inference: what every caller of a trained model runs to get waveforms (paper
+Sec. 3.3; REFERENCE.md "Audio front end", inference). Validation in training
+(:mod:`pipeline.train.task`), ``evaluate`` (:mod:`pipeline.evaluate.separation`), ``embed``
+(:mod:`pipeline.evaluate.embeddings`) and ``tribert separate`` (:mod:`pipeline.tools.separate`)
+all call these functions, so the four cannot drift apart:
+
+- model inputs from a dataset batch (:func:`model_inputs`; an erased pose stream for a dataset
+  without pose features) and the forward pass with the mixture features (:func:`forward`),
+- mask probabilities -> waveforms (:func:`masks_to_waveforms`, :func:`estimate_waveforms`): the
+  sigmoid mask unwarped to 512 bins, used as a ratio mask (``mask="ratio"``) or thresholded
+  (``"binary"``, the paper's output), multiplied with the mixture magnitude and inverted with the
+  mixture phase,
+- every variant a separation table scores (:func:`separation_estimates`),
+- overlap-add over inputs longer than the model's window (:func:`window_starts`,
+  :func:`cut_windows`, :func:`overlap_add`).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from pipeline.data import spectrogram as sp
+from pipeline.data.spectrogram import CLIP_SAMPLES, ISTFT_SAMPLES
+
+SPAN = ISTFT_SAMPLES          # samples of one window's estimate (65280); windows hop SPAN / 2
+
+
+POSE_FIELDS = {"pose": "pose.features", "boxes": "pose.boxes", "absent": "pose.absent"}
+
+
+def erased_pose(model, B: int, N: int, device) -> dict:
+    """Pose inputs of a dataset without pose features: every person absent (the pose stream
+    erased, as in the supplement's Table 1), so the model sees no pose token."""
+    kw = getattr(model, "module", model).init_kwargs
+    T, P = kw["frames"], kw["persons"]
+    return {"pose": torch.zeros(B, N, T, P, kw["pose_channels"], kw["pose_joints"], device=device),
+            "boxes": torch.zeros(B, N, T, P, 5, device=device),
+            "absent": torch.ones(B, N, T, P, dtype=torch.bool, device=device)}
+
+
+def model_inputs(model, batch: dict, feats: dict, device: torch.device) -> dict:
+    """The model's input dict from a dataset batch (pipeline.data.dataset.MixDataset, with the pose
+    shards attached as ``extra={"pose": ...}``) and its mixture features."""
+    # uint8 frames as the shards store them; the model normalises them (model.visual)
+    frames = batch["frames"].to(device, non_blocking=True)
+    inputs = {"frames": frames, "log_mag_mix": feats["log_mag_mix"]}
+    if POSE_FIELDS["pose"] in batch:
+        for key, field in POSE_FIELDS.items():
+            inputs[key] = batch[field].to(device, non_blocking=True)
+        inputs["absent"] = inputs["absent"].bool()
+        inputs["pose"] = inputs["pose"].float()
+        inputs["boxes"] = inputs["boxes"].float()
+    elif "pose_channels" in getattr(model, "module", model).init_kwargs:  # a model with pose
+        inputs.update(erased_pose(model, *frames.shape[:2], device))
+    return inputs
+
+
+def forward(model, batch: dict, device: torch.device) -> tuple[dict, dict]:
+    """Mixture features (computed in float32 on ``device``) and the model's outputs."""
+    with torch.autocast(device.type, enabled=False):
+        feats = sp.mixture_features(batch["audio"].to(device, non_blocking=True).float())
+    return feats, model(model_inputs(model, batch, feats, device))
+
+
+def source_mask_gap(mask_logits: torch.Tensor, per_mixture: bool = False) -> torch.Tensor:
+    """Mean |p_n - p_m| between the sources' mask probabilities of a mixture (B, N, F, T): 0
+    when the model predicts the same mask for every source, i.e. ignores the video it is
+    conditioned on (ideal binary masks of 2 sources differ on most bins). A scalar, or (B,)
+    with ``per_mixture``."""
+    p = torch.sigmoid(mask_logits.float())
+    gap = (p[:, :, None] - p[:, None]).abs().mean(dim=(1, 2, 3, 4))
+    gap = gap * p.shape[1] / max(p.shape[1] - 1, 1)
+    return gap if per_mixture else gap.mean()
+
+
+def masks_to_waveforms(masks: torch.Tensor, feats: dict,
+                       threshold: Optional[float]) -> torch.Tensor:
+    """Warped masks (B, N, 256, T) in [0, 1] -> waveforms (B, N, 65280) (REFERENCE.md,
+    inference): unwarped to 512 bins, thresholded (``None``: used as a ratio mask), multiplied
+    with the mixture magnitude and inverted with the mixture phase."""
+    B, N = masks.shape[:2]
+    masks = sp.unwarp(masks.float())                                   # (B, N, 512, T)
+    if threshold is not None:
+        masks = (masks > threshold).float()
+    mag = feats["mix_spec"].abs()[:, None]                             # (B, 1, 512, T)
+    phase = torch.angle(feats["mix_spec"])[:, None].expand(B, N, -1, -1)
+    est = sp.istft((masks * mag).reshape(B * N, *mag.shape[-2:]),
+                   phase.reshape(B * N, *mag.shape[-2:]))
+    return est.reshape(B, N, -1)
+
+
+SWAPPED = ("frames",) + tuple(POSE_FIELDS) + tuple(POSE_FIELDS.values())
+
+
+def swap_videos(batch: dict) -> dict:
+    """The batch (a dataset batch or the model's inputs) with the order of each mixture's
+    videos (frames and pose) reversed: source n is then conditioned on the video of source
+    N-1-n, its audio unchanged."""
+    return {k: (v.flip(1) if k in SWAPPED else v) for k, v in batch.items()}
+
+
+MASKS = ("ratio", "binary")   # how predicted mask probabilities become estimates
+
+
+def mask_threshold(mask: str, threshold: float) -> Optional[float]:
+    """The ``threshold`` argument of :func:`masks_to_waveforms` for an output ``mask`` kind."""
+    if mask not in MASKS:
+        raise ValueError(f"mask: expected one of {MASKS}, got {mask!r}")
+    return threshold if mask == "binary" else None
+
+
+def separation_estimates(model, batch: dict, device: torch.device, threshold: float,
+                         swap: bool = True, mask: str = "ratio",
+                         ) -> tuple[dict, dict, dict, np.ndarray]:
+    """Everything a separation table scores for one batch: (feats, outputs, estimates, mask
+    gap per mixture), the estimates as float64 numpy arrays (B, N, L) per variant
+    (:data:`pipeline.separation.metrics.VARIANTS`: the thresholded masks, the ratio masks, the model's
+    output = the one of them that ``mask`` names (the same array), the model's output with the
+    videos swapped, the ideal binary masks)."""
+    feats, out = forward(model, batch, device)
+    probs = torch.sigmoid(out["mask_logits"].float())
+    ests = {"binary": masks_to_waveforms(probs, feats, threshold),
+            "ratio": masks_to_waveforms(probs, feats, None),
+            "ibm": masks_to_waveforms(feats["masks"], feats, 0.5)}
+    if swap:
+        swapped = torch.sigmoid(model(model_inputs(model, swap_videos(batch), feats, device))[
+            "mask_logits"].float())
+        ests["swap"] = masks_to_waveforms(swapped, feats, mask_threshold(mask, threshold))
+    ests = {k: v.double().cpu().numpy() for k, v in ests.items()}
+    ests["model"] = ests[mask]
+    gap = source_mask_gap(out["mask_logits"], per_mixture=True).cpu().numpy()
+    return feats, out, ests, gap
+
+
+def estimate_waveforms(mask_logits: torch.Tensor, feats: dict, mask: str = "ratio",
+                       threshold: float = 0.5) -> torch.Tensor:
+    """Estimated waveforms (B, N, 65280) from the model's mask logits (REFERENCE.md,
+    inference): ratio masks, or masks thresholded at ``threshold`` with ``mask="binary"``."""
+    return masks_to_waveforms(torch.sigmoid(mask_logits.float()), feats,
+                              mask_threshold(mask, threshold))
+
+
+# --------------------------------------------------------------------------------------------
+# overlap-add of windows
+
+
+def window_starts(n_samples: int, span: int = SPAN) -> np.ndarray:
+    """Start samples of the windows covering ``n_samples`` input samples: one every ``span/2``,
+    the first at ``-span/2`` and the last ending at or after ``n_samples + span/2``, so every
+    input sample lies under exactly two windows' estimates."""
+    assert n_samples >= 1 and span % 2 == 0, (n_samples, span)
+    hop = span // 2
+    count = 1 + -(-n_samples // hop)
+    return np.arange(count, dtype=np.int64) * hop - hop
+
+
+def synthesis_window(span: int = SPAN) -> np.ndarray:
+    """Periodic Hann window: ``w[n] + w[n + span/2] = 1``, so half-overlapped copies sum to 1."""
+    n = np.arange(span)
+    return 0.5 - 0.5 * np.cos(2 * np.pi * n / span)
+
+
+def cut_windows(wave: np.ndarray, starts: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:
+    """(K, length) float32 windows of ``wave`` at ``starts`` (zeros outside the input)."""
+    pad = -int(starts[0])
+    padded = np.zeros(pad + int(starts[-1]) + length, np.float32)
+    padded[pad:pad + len(wave)] = wave
+    return np.stack([padded[s + pad:s + pad + length] for s in starts])
+
+
+def overlap_add(pieces: np.ndarray, starts: np.ndarray, n_samples: int) -> np.ndarray:
+    """Estimates ``(K, S, span)`` of K windows for S sources -> ``(S, n_samples)``: each piece
+    weighted by :func:`synthesis_window` and added at its window's start."""
+    k, s, span = pieces.shape
+    assert len(starts) == k and k >= 2, (pieces.shape, starts.shape)
+    pad = -int(starts[0])
+    out = np.zeros((s, pad + int(starts[-1]) + span), np.float64)
+    w = synthesis_window(span)
+    for piece, start in zip(pieces, starts):
+        out[:, start + pad:start + pad + span] += piece * w
+    assert out.shape[1] >= pad + n_samples, (out.shape, n_samples)
+    return out[:, pad:pad + n_samples].astype(np.float32)

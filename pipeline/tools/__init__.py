@@ -1,0 +1,1 @@
+"""User tools behind the ``tribert`` command: inspect, separate and the bench group."""

@@ -1,0 +1,314 @@
+"""``tribert bench model`` and ``tribert bench train``: what a training step costs on this CPU.
+
+``model``: speed and memory of one training step of each preset on this CPU.
+
+A step is what the trainer does per batch: forward of ``--batch`` mixtures of ``--sources``
+sources, the four losses, backward and an Adam step. Each preset runs in a fresh process so its
+peak resident memory is its own. The forward is broken down by block (profiler labels in
+:class:`model.tribert.TriBERT`), the backward by kind of operation. Other processes sharing the
+CPU inflate every figure: the load average is reported with them.
+
+Against the official code in the same run: ``--against-official REPO`` (a clone of
+github.com/ubc-vision/TriBERT) first times the official model's step with ``official_step.py``
+(``--official-script``; the steering folder's ``bench/official_step.py`` by default, which builds
+the official model unchanged and checks its parameter count) in a subprocess with the same
+batch, sources, steps and threads, then this project's presets, and reports
+``official_over_paper`` = official step / paper-preset step (and so for each preset): a ratio of two figures taken under
+the same load, on the same CPU, with the same allocator (the README quotes only such ratios).
+
+``train``: training throughput on this machine, per model preset.
+
+For each preset, a few real training steps (the solver's own loop: data from the clip shards
+through the DataLoader, mixture features, forward, loss, backward, Adam) after a warm-up step;
+printed: samples per second, seconds per step, and the share of step time spent waiting for the
+next batch. The ``paper`` preset runs a couple of steps at a small batch (it is a GPU model).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from pipeline.benchmark import peak_rss_mb, report
+
+BLOCKS = ("visual", "pose", "audio", "encoder", "heads", "unet")
+OP_KINDS = {"conv": ("convolution",), "matmul": ("addmm", "mm", "bmm", "linear"),
+            "batch_norm": ("batch_norm",), "attention": ("attention",)}
+
+
+def make_inputs(batch: int, sources: int, params) -> tuple[dict, dict, "torch.Tensor"]:
+    """Random model inputs, loss targets and labels in the data pipeline's contract."""
+    import torch
+
+    r = params.resolved()
+    B, N, T, P = batch, sources, r["frames"], r["persons"]
+    inputs = {"frames": torch.randint(0, 256, (B, N, T, 224, 224, 3), dtype=torch.uint8),
+              "pose": torch.randn(B, N, T, P, r["pose_channels"], r["pose_joints"]),
+              "boxes": torch.rand(B, N, T, P, 5),
+              "absent": torch.rand(B, N, T, P) < 0.2,
+              "log_mag_mix": torch.randn(B, 1, 256, 256)}
+    feats = {"masks": (torch.rand(B, N, 256, 256) > 0.5).float(),
+             "weight": torch.rand(B, 1, 256, 256)}
+    labels = (torch.rand(B, N, r["num_classes"]) > 0.9).float()
+    return inputs, feats, labels
+
+
+def _op_kind(name: str) -> str:
+    for kind, keys in OP_KINDS.items():
+        if any(k in name for k in keys):
+            return kind
+    return "other"
+
+
+def measure(preset: str, arch: str, batch: int, sources: int, steps: int, threads: int,
+            bf16: bool) -> dict:
+    """Time ``steps`` training steps (after one warm-up) of one preset; figures as a dict."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from pipeline.train import losses
+    from model.build import build_model
+    from pipeline.schema import ModelParams
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    params = ModelParams(arch=arch, preset=preset)
+    model = build_model(params).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5, fused=True)
+    inputs, feats, labels = make_inputs(batch, sources, params)
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16
+                else contextlib.nullcontext())
+
+    def step():
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        with autocast:
+            out = model(inputs)
+            loss = losses.total_loss(losses.tribert_loss(out, feats, labels))
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t3 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2, time.process_time() - c0
+
+    step()  # warm-up: oneDNN primitive creation, allocator growth, optimizer state
+    times = [step() for _ in range(steps)]
+    fwd, bwd, optim, cpu = (statistics.median(t[i] for t in times) for i in range(4))
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        model.eval()(inputs)
+        infer = time.perf_counter() - t0
+        with FlopCounterMode(display=False) as flops:  # load-independent measure of the work
+            model(inputs)
+        model.train()
+    figures = {
+        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "step_forward_s": fwd, "step_backward_s": bwd, "step_optimizer_s": optim,
+        "step_total_s": fwd + bwd + optim,
+        # CPU seconds of all threads: less sensitive than wall time to other processes' load
+        "step_cpu_s": cpu,
+        "forward_s_per_sample": fwd / batch,
+        "forward_backward_s_per_sample": (fwd + bwd) / batch,
+        "inference_s_per_sample": infer / batch,
+        "forward_gflop_per_step": flops.get_total_flops() / 1e9,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    if arch == "tribert":
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            with autocast:
+                out = model(inputs)
+                loss = losses.total_loss(losses.tribert_loss(out, feats, labels))
+        events = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages()}
+        for b in BLOCKS:
+            figures[f"forward_block_s.{b}"] = events.get(f"tribert.{b}", 0.0)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            loss.backward()
+        opt.zero_grad(set_to_none=True)
+        kinds = dict.fromkeys(list(OP_KINDS) + ["other"], 0.0)
+        for e in prof.key_averages():
+            if e.key.startswith("aten::"):
+                kinds[_op_kind(e.key)] += e.self_cpu_time_total / 1e6
+        for k, v in kinds.items():
+            figures[f"backward_op_s.{k}"] = v
+    return figures
+
+
+def _child(queue, *args):
+    try:
+        queue.put(("ok", measure(*args)))
+    except BaseException as e:  # report any failure to the parent
+        queue.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def run_isolated(*args) -> dict:
+    """:func:`measure` in a fresh process (its own peak memory)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, *args))
+    proc.start()
+    status, value = queue.get()
+    proc.join()
+    if status != "ok":
+        raise click.ClickException(f"benchmark of {args[:2]} failed: {value}")
+    return value
+
+
+DEFAULT_OFFICIAL_SCRIPT = Path(os.environ.get(
+    "TRIBERT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "bench" / "official_step.py"
+
+
+def official_step(script: Path, repo: Path, python: str, batch: int, sources: int, steps: int,
+                  threads: int) -> dict:
+    """The official model's step figures (``official_step.py --json``) in a subprocess."""
+    if not script.is_file():
+        raise click.ClickException(f"{script}: no official_step.py (--official-script)")
+    cmd = [python, str(script), "--repo", str(repo.resolve()), "--batch", str(batch),
+           "--sources", str(sources), "--steps", str(steps), "--threads", str(threads), "--json"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        tail = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise click.ClickException(f"{script}: the official step failed: {tail}")
+    try:
+        return json.loads(run.stdout)
+    except json.JSONDecodeError:
+        raise click.ClickException(f"{script}: printed no JSON object: {run.stdout[:200]!r}") \
+            from None
+
+
+@click.command("model")
+@click.option("--preset", "presets", multiple=True, type=click.Choice(["tiny", "paper"]),
+              default=("tiny", "paper"), show_default=True)
+@click.option("--arch", type=click.Choice(["tribert", "sop"]), default="tribert",
+              show_default=True)
+@click.option("--batch", default=2, show_default=True, help="mixtures per step")
+@click.option("--sources", default=2, show_default=True, help="sources per mixture (N)")
+@click.option("--steps", default=3, show_default=True, help="timed steps (median) after a warm-up")
+@click.option("--threads", default=2, show_default=True)
+@click.option("--bf16", is_flag=True, help="bfloat16 autocast (CPUs with AVX512-BF16/AMX)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--against-official", "official_repo", type=click.Path(exists=True, path_type=Path),
+              help="a clone of github.com/ubc-vision/TriBERT: also time its step in this run")
+@click.option("--official-script", type=click.Path(path_type=Path),
+              default=DEFAULT_OFFICIAL_SCRIPT, show_default=True)
+@click.option("--official-python", default=sys.executable, show_default=True,
+              help="the Python (with torch, no torchvision) that runs the official step")
+def bench_model(presets, arch, batch, sources, steps, threads, bf16, as_json, official_repo,
+                official_script, official_python):
+    """Forward, backward and optimizer time per training step, per sample, peak memory and a
+    per-block breakdown for each preset; with --against-official, the official model's step in
+    the same run and the ratio."""
+    figures = {"batch": batch, "sources": sources, "threads": threads, "bf16": bf16,
+               "load_average_start": os.getloadavg()[0]}
+    if official_repo is not None:
+        official = official_step(official_script, official_repo, official_python, batch,
+                                 sources, steps, threads)
+        for k in ("params", "params_match", "step_forward_s", "step_backward_s",
+                  "step_optimizer_s", "step_total_s", "step_cpu_s", "peak_rss_mb"):
+            if k in official:
+                figures[f"official.{k}"] = official[k]
+    for preset in presets:
+        for k, v in run_isolated(preset, arch, batch, sources, steps, threads, bf16).items():
+            figures[f"{preset}.{k}"] = v
+    if official_repo is not None:   # how many times faster than the official step, per preset
+        for preset in presets:
+            figures[f"official_over_{preset}"] = (figures["official.step_total_s"]
+                                                  / figures[f"{preset}.step_total_s"])
+    figures["load_average_end"] = os.getloadavg()[0]
+    report("model", figures, as_json, title=f"tribert bench model ({arch}, batch {batch} x {sources} sources)")
+
+
+def bench_preset(preset: str, clips: Path, pose: Path | None, batch: int, steps: int,
+                 workers: int, model_params=None, memory_formats: tuple[str, ...] = ("auto",)
+                 ) -> dict:
+    """Figures of :meth:`pipeline.train.solver.Solver.measure` for one preset, for each memory
+    format (model.layout; ``keep``: the layouts the model is built with, i.e. before the
+    measured choice), one after another in this run; the unprefixed figures are the last
+    format's (``auto``: what ``train`` uses)."""
+    import torch
+
+    from model.build import build_model
+    from pipeline.data.dataset import collate
+    from pipeline.schema import ModelParams, TrainParams
+    from pipeline.train import distrib
+    from pipeline.train.runner import datasets
+    from pipeline.train.solver import Paths, Solver
+    from pipeline.train.task import SeparationTask
+
+    settings = TrainParams().resolved(preset)
+    settings.update(batch_size=batch, workers=workers, epochs=1, steps_per_epoch=0)
+    train_set, _ = datasets(clips, pose, settings["seed"])
+    task = SeparationTask(settings["loss"], None)
+    world = distrib.World(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    out: dict = {f"{preset}.batch": batch}
+    for fmt in memory_formats:
+        torch.manual_seed(0)
+        model = build_model(model_params or ModelParams(preset=preset))
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = Paths(*(Path(tmp, n) for n in ("last.pt", "best.pt", "live", "plots")))
+            solver = Solver(task, model, train_set, {**settings, "memory_format": fmt}, paths,
+                            world, collate=collate, log=lambda m: None)
+            figures = solver.measure(steps)
+        out[f"{preset}.{fmt}.step_s"] = figures["step_s"]
+        out[f"{preset}.{fmt}.memory_format"] = json.dumps(solver.memory_format)
+        out.update({f"{preset}.{k}": v for k, v in figures.items()})
+    if "keep" in memory_formats and "auto" in memory_formats:
+        keep, auto = out[f"{preset}.keep.step_s"], out[f"{preset}.auto.step_s"]
+        out[f"{preset}.keep_over_auto"] = keep / auto
+    return out
+
+
+@click.command("train")
+@click.option("--clips", default="data/clips", show_default=True, type=click.Path())
+@click.option("--pose", default="data/pose", show_default=True,
+              help="Pose shards ('' = none: the pose stream is erased).")
+@click.option("--steps", default=4, show_default=True, help="Timed steps, tiny preset.")
+@click.option("--batch", default=8, show_default=True, help="Batch, tiny preset.")
+@click.option("--paper-steps", default=2, show_default=True)
+@click.option("--paper-batch", default=2, show_default=True)
+@click.option("--workers", default=0, show_default=True, help="DataLoader workers.")
+@click.option("--presets", default="tiny,paper", show_default=True)
+@click.option("--memory-formats", default="keep,auto", show_default=True,
+              help="Layouts to time in turn (model.layout): keep (as built), auto (measured "
+              "per network and cached, as train uses), channels_last, contiguous.")
+@click.option("--params", "params_path", default="params.yaml", show_default=True,
+              help="The model section of the preset it names is used (other presets: their "
+              "defaults); '' = every preset's defaults.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_train(clips, pose, steps, batch, paper_steps, paper_batch, workers, presets,
+                memory_formats, params_path, as_json):
+    """Training throughput (samples/s) and data-wait share per preset, on real clip shards."""
+    import torch
+
+    from model import layout
+    from pipeline.params import load_params
+
+    clips = Path(clips)
+    if not any(clips.glob("shard-*.h5")):
+        raise click.ClickException(f"{clips}: no clip shards; run `dvc repro decode` first")
+    pose = Path(pose) if pose and any(Path(pose).glob("shard-*.h5")) else None
+    formats = tuple(f.strip() for f in memory_formats.split(",") if f.strip())
+    unknown = set(formats) - {"keep", *layout.CHOICES}
+    if unknown:
+        raise click.BadParameter(f"unknown {sorted(unknown)}", param_hint="--memory-formats")
+    own = load_params(params_path).model if params_path else None
+    figures = {"torch_threads": torch.get_num_threads(), "workers": workers,
+               "pose": pose is not None}
+    for preset in presets.split(","):
+        n, b = (steps, batch) if preset == "tiny" else (paper_steps, paper_batch)
+        mp_ = own if own is not None and own.preset == preset else None
+        figures[f"{preset}.model"] = params_path if mp_ is not None else "preset defaults"
+        figures.update(bench_preset(preset, clips, pose, b, n, workers, mp_, formats))
+    figures["peak_rss_mb"] = peak_rss_mb()
+    report("train", figures, as_json, "tribert bench train (after one warm-up step)")

@@ -1,0 +1,51 @@
+"""Training losses (paper 3.2.1, "Training Objective"; REFERENCE.md): the weighted per-pixel BCE
+on binary masks and the three classification BCEs (all weight 1 in the official code)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def mask_weight(mag_mix: torch.Tensor) -> torch.Tensor:
+    """SoP's loss weight clamp(log1p(mag_mix), 1e-3, 10) of the (warped, linear) mixture
+    magnitude. Shape: (B, 1, F, T) -> (B, 1, F, T)."""
+    return torch.clamp(torch.log1p(mag_mix), 1e-3, 10.0)
+
+
+def mask_loss(mask_logits: torch.Tensor, masks: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted BCE between mask logits (B, N, F, T) and binary masks (B, N, F, T); ``weight``
+    (B, 1, F, T) broadcasts over sources. Mean over sources and pixels."""
+    assert mask_logits.shape == masks.shape, (mask_logits.shape, masks.shape)
+    return F.binary_cross_entropy_with_logits(mask_logits.float(), masks.float(),
+                                              weight.float().expand_as(masks))
+
+
+def wsddn_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """BCE of WSDDN scores in [0, 1] (B, N, C) against multi-hot labels (B, N, C)."""
+    eps = 1e-6
+    return F.binary_cross_entropy(scores.float().clamp(eps, 1 - eps), labels.float())
+
+
+def audio_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Multi-label BCE of audio logits (B, N, C): a sigmoid per class, not the official
+    softmax. Source n's audio stream is conditioned on video n, so its target is n's labels."""
+    return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+
+
+def tribert_loss(out: dict, feats: dict, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The four loss terms {"mask", "visual", "pose", "audio"} (unweighted; the caller weights
+    and sums them). ``out``: the model's outputs; ``feats``: ``masks`` (B, N, F, T) and
+    ``weight`` (B, 1, F, T) (pipeline.data.spectrogram.mixture_features); ``labels`` (B, N, C).
+    A model without a classification output (the Sound-of-Pixels baseline) gets a zero term."""
+    zero = out["mask_logits"].new_zeros(())
+    terms = {"mask": mask_loss(out["mask_logits"], feats["masks"], feats["weight"])}
+    terms["visual"] = wsddn_loss(out["visual_scores"], labels) if "visual_scores" in out else zero
+    terms["pose"] = wsddn_loss(out["pose_scores"], labels) if "pose_scores" in out else zero
+    terms["audio"] = audio_loss(out["audio_logits"], labels) if "audio_logits" in out else zero
+    return terms
+
+
+def total_loss(terms: dict[str, torch.Tensor], mask: float = 1.0, visual: float = 1.0,
+               pose: float = 1.0, audio: float = 1.0) -> torch.Tensor:
+    """The weighted sum of :func:`tribert_loss`'s terms."""
+    return mask * terms["mask"] + visual * terms["visual"] + pose * terms["pose"] + audio * terms["audio"]
