@@ -7,7 +7,6 @@ it loads with ``torch.load(weights_only=True)``: a checkpoint file cannot run co
 from __future__ import annotations
 
 import inspect
-import os
 from pathlib import Path
 
 import torch
@@ -72,28 +71,6 @@ def load_weights(model: nn.Module, pkg: dict) -> None:
         raise ValueError(f"package holds a {pkg['class']}({pkg['kwargs']}), not this "
                          f"{type(model).__name__}({model.init_kwargs})")
     model.load_state_dict(pkg["state_dict"], strict=True)
-
-
-def save(path: str | Path, model: nn.Module) -> None:
-    """Write ``model``'s package to ``path`` atomically: into a temporary file beside it (named
-    and moded as :func:`pipeline.atomic.atomic_path` names them, so its clean-up finds a
-    leftover one), then renamed over it, so a reader never sees half a file. Written out here
-    because ``model/`` imports nothing from ``pipeline/``."""
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(package(model), tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def is_training_state(obj) -> bool:

@@ -63,6 +63,18 @@ def write_bytes(final: str | os.PathLike, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def write_torch(final: str | os.PathLike, obj) -> None:
+    """torch.save atomically, with the same bytes for the same object (saved through a buffer:
+    a file's zip records would carry its temporary name)."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes(final, buf.getvalue())
+
+
 def write_text(final: str | os.PathLike, text: str) -> None:
     write_bytes(final, text.encode("utf-8"))
 

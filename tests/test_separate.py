@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from support import require_tools
 from model import checkpoint
+from pipeline.atomic import write_torch
 from pipeline.train.task import SeparationTask
 from model.tribert import TriBERT
 from pipeline.data import spectrogram as sp
@@ -63,7 +64,7 @@ def data(tmp_path_factory):
     t = np.arange(8 * 22050) / 22050
     sf.write(root / "mix.wav", 0.3 * np.sin(2 * np.pi * 440 * t) * (t % 1 < 0.5), 22050)
     torch.manual_seed(0)
-    checkpoint.save(root / "tribert.pt", TriBERT(**TINY))
+    write_torch(root / "tribert.pt", checkpoint.package(TriBERT(**TINY)))
     save_checkpoint(STGCN(width=0.0625).eval(), root / "stgcn.pt",
                     {"classes": list(CLASSES), "window": 16})
     return root
@@ -272,7 +273,7 @@ def test_a_training_checkpoint_separates_like_its_model_package(data, tmp_path):
     solver = Solver(SeparationTask({}, None), model, [0, 1], settings, paths,
                     distrib.World(0, 1, torch.device("cpu")), log=lambda m: None)
     solver.save()
-    checkpoint.save(paths.best, model)
+    write_torch(paths.best, checkpoint.package(model))
     from_state = run(data, tmp_path / "a", [SOLO], checkpoint=paths.last)
     from_package = run(data, tmp_path / "b", [SOLO], checkpoint=paths.best)
     assert np.array_equal(sf.read(from_state[0])[0], sf.read(from_package[0])[0])
@@ -379,7 +380,7 @@ def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
     elif kind == "not_a_package":
         torch.save({"weights": torch.zeros(3)}, bad)
     elif kind == "wrong_pose":
-        checkpoint.save(bad, TriBERT(**{**TINY, "pose_channels": 8}))
+        write_torch(bad, checkpoint.package(TriBERT(**{**TINY, "pose_channels": 8})))
     elif kind == "other_version":   # a package with an argument this code does not know
         pkg = checkpoint.package(TriBERT(**TINY))
         pkg["kwargs"]["future_option"] = 1
@@ -387,8 +388,9 @@ def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
     else:
         from model.sop import SoundOfPixels
 
-        checkpoint.save(bad, SoundOfPixels(backbone="resnet_tiny", image_size=64, sop_channels=4,
-                                           unet_depth=3, unet_channels=4, unet_max_channels=8))
+        sop = SoundOfPixels(backbone="resnet_tiny", image_size=64, sop_channels=4, unet_depth=3,
+                            unet_channels=4, unet_max_channels=8)
+        write_torch(bad, checkpoint.package(sop))
     msg = _error(lambda: separate([video(data, SOLO)], bad, tmp_path / "o",
                                   stgcn=data / "stgcn.pt", keypoints=[ann(data, SOLO)],
                                   progress=False))

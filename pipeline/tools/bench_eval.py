@@ -106,14 +106,15 @@ def random_models(folder: Path) -> tuple[Path, Path]:
     import torch
 
     from model.build import build_model
-    from model.checkpoint import save
+    from model.checkpoint import package
+    from pipeline.atomic import write_torch
     from pipeline.schema import ModelParams
     from pipeline.classes import CLASSES
     from pipeline.schema import StgcnParams
     from pipeline.pose.stgcn import STGCN, save_checkpoint
 
     torch.manual_seed(0)
-    save(folder / "tribert.pt", build_model(ModelParams()))
+    write_torch(folder / "tribert.pt", package(build_model(ModelParams())))
     save_checkpoint(STGCN(width=StgcnParams().width).eval(), folder / "stgcn.pt",
                     {"classes": list(CLASSES), "window": StgcnParams().window})
     return folder / "tribert.pt", folder / "stgcn.pt"

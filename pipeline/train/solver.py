@@ -37,7 +37,6 @@ Guarantees:
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import random
@@ -135,11 +134,7 @@ def seed_everything(seed: int, rank: int) -> None:
 
 
 def _save(obj, path: Path) -> None:
-    """torch.save atomically, with the same bytes for the same object (saved through a buffer:
-    a file's zip records would carry its temporary name)."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic.write_bytes(path, buf.getvalue())
+    atomic.write_torch(path, obj)
 
 
 def _detached(obj):

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from model import checkpoint
+from pipeline.atomic import write_torch
 from pipeline.train import losses
 from model.build import build_model
 from model.sop import SoundOfPixels
@@ -73,7 +74,7 @@ def test_every_parameter_receives_a_gradient(batch, kw):
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, tiny_model, batch):
     tiny_model.eval()
     path = tmp_path / "m.pt"
-    checkpoint.save(path, tiny_model)
+    write_torch(path, checkpoint.package(tiny_model))
     again = checkpoint.load(path).eval()
     assert isinstance(again, TriBERT) and again.init_kwargs == tiny_model.init_kwargs
     a, b = tiny_model(batch), again(batch)
@@ -84,7 +85,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, tiny_model, bat
 def test_checkpoint_of_the_baseline_round_trips(tmp_path, batch):
     sop = SoundOfPixels(backbone="resnet_tiny", image_size=64, sop_channels=4, unet_depth=3,
                         unet_channels=4, unet_max_channels=8).eval()
-    checkpoint.save(tmp_path / "sop.pt", sop)
+    write_torch(tmp_path / "sop.pt", checkpoint.package(sop))
     assert torch.equal(checkpoint.load(tmp_path / "sop.pt").eval()(batch)["mask_logits"],
                        sop(batch)["mask_logits"])
 

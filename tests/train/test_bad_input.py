@@ -15,6 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from model import checkpoint
+from pipeline.atomic import write_torch
 
 from support import merge_params
 
@@ -89,7 +90,7 @@ def test_evaluate_and_embed_name_a_damaged_clip_shard(bad_clips, pose_dir, param
     from pipeline.schema import ModelParams
 
     package = tmp_path / "tribert.pt"
-    checkpoint.save(package, build_model(ModelParams(**SMALL["model"])))
+    write_torch(package, checkpoint.package(build_model(ModelParams(**SMALL["model"]))))
     refused(evaluate, ["--params", params, "--model", package, "--clips", clips, "--pose",
                        pose_dir, "--out", tmp_path / "ev", "--no-progress"], shard)
     refused(embed, ["--params", params, "--model", package, "--clips", clips, "--pose",
