@@ -232,10 +232,11 @@ def bench_model(presets, arch, batch, sources, steps, threads, bf16, as_json, of
 def bench_preset(preset: str, clips: Path, pose: Path | None, batch: int, steps: int,
                  workers: int, model_params=None, memory_formats: tuple[str, ...] = ("auto",)
                  ) -> dict:
-    """Figures of :meth:`pipeline.train.solver.Solver.measure` for one preset, for each memory
-    format (model.layout; ``keep``: the layouts the model is built with, i.e. before the
-    measured choice), one after another in this run; the unprefixed figures are the last
-    format's (``auto``: what ``train`` uses)."""
+    """Figures of :meth:`pipeline.train.solver.Solver.measure` for one preset, for each
+    variant ``FORMAT[+AMP]`` one after another in this run: FORMAT a memory format
+    (model.layout; ``keep``: the layouts the model is built with, before any measured choice),
+    AMP a ``train.amp`` value (default ``auto``: float32 on a CPU). The unprefixed figures are
+    the last variant's; ``keep_over_<variant>`` is the speed-up over ``keep``."""
     import torch
 
     from model.build import build_model
@@ -252,20 +253,24 @@ def bench_preset(preset: str, clips: Path, pose: Path | None, batch: int, steps:
     task = SeparationTask(settings["loss"], None)
     world = distrib.World(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     out: dict = {f"{preset}.batch": batch}
-    for fmt in memory_formats:
+    for variant in memory_formats:
+        fmt, _, amp = variant.partition("+")
         torch.manual_seed(0)
         model = build_model(model_params or ModelParams(preset=preset))
         with tempfile.TemporaryDirectory() as tmp:
             paths = Paths(*(Path(tmp, n) for n in ("last.pt", "best.pt", "live", "plots")))
-            solver = Solver(task, model, train_set, {**settings, "memory_format": fmt}, paths,
-                            world, collate=collate, log=lambda m: None)
+            solver = Solver(task, model, train_set,
+                            {**settings, "memory_format": fmt, "amp": amp or settings["amp"]},
+                            paths, world, collate=collate, log=lambda m: None)
             figures = solver.measure(steps)
-        out[f"{preset}.{fmt}.step_s"] = figures["step_s"]
-        out[f"{preset}.{fmt}.memory_format"] = json.dumps(solver.memory_format)
+        out[f"{preset}.{variant}.step_s"] = figures["step_s"]
+        out[f"{preset}.{variant}.memory_format"] = json.dumps(solver.memory_format)
         out.update({f"{preset}.{k}": v for k, v in figures.items()})
-    if "keep" in memory_formats and "auto" in memory_formats:
-        keep, auto = out[f"{preset}.keep.step_s"], out[f"{preset}.auto.step_s"]
-        out[f"{preset}.keep_over_auto"] = keep / auto
+    if "keep" in memory_formats:
+        for variant in memory_formats:
+            if variant != "keep":
+                out[f"{preset}.keep_over_{variant}"] = (out[f"{preset}.keep.step_s"]
+                                                        / out[f"{preset}.{variant}.step_s"])
     return out
 
 
@@ -280,8 +285,9 @@ def bench_preset(preset: str, clips: Path, pose: Path | None, batch: int, steps:
 @click.option("--workers", default=0, show_default=True, help="DataLoader workers.")
 @click.option("--presets", default="tiny,paper", show_default=True)
 @click.option("--memory-formats", default="keep,auto", show_default=True,
-              help="Layouts to time in turn (model.layout): keep (as built), auto (measured "
-              "per network and cached, as train uses), channels_last, contiguous.")
+              help="Variants FORMAT[+AMP] to time in turn. FORMAT (model.layout): keep (as "
+              "built), auto (measured per network and cached, as train uses), channels_last, "
+              "contiguous; AMP a train.amp value, e.g. auto+bf16.")
 @click.option("--params", "params_path", default="params.yaml", show_default=True,
               help="The model section of the preset it names is used (other presets: their "
               "defaults); '' = every preset's defaults.")
@@ -298,8 +304,12 @@ def bench_train(clips, pose, steps, batch, paper_steps, paper_batch, workers, pr
     if not any(clips.glob("shard-*.h5")):
         raise click.ClickException(f"{clips}: no clip shards; run `dvc repro decode` first")
     pose = Path(pose) if pose and any(Path(pose).glob("shard-*.h5")) else None
+    from pipeline.schema import TrainParams
+
     formats = tuple(f.strip() for f in memory_formats.split(",") if f.strip())
-    unknown = set(formats) - {"keep", *layout.CHOICES}
+    amps = TrainParams.model_fields["amp"].annotation.__args__
+    unknown = {f for f in formats if f.partition("+")[0] not in {"keep", *layout.CHOICES}
+               or ("+" in f and f.partition("+")[2] not in amps)}
     if unknown:
         raise click.BadParameter(f"unknown {sorted(unknown)}", param_hint="--memory-formats")
     own = load_params(params_path).model if params_path else None

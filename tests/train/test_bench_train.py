@@ -42,10 +42,21 @@ def test_bench_train_times_the_built_and_the_measured_layouts_in_one_run(clip_di
     assert figures["tiny.model"] == "params.yaml"
 
 
-def test_bench_train_rejects_an_unknown_memory_format(clip_dir):
+def test_bench_train_times_bf16_autocast_as_a_variant(clip_dir):
+    res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
+                                    "--presets", "tiny", "--steps", "1", "--batch", "2",
+                                    "--memory-formats", "keep,keep+bf16", "--json"])
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.output.strip().splitlines()[-1])
+    assert figures["tiny.keep_over_keep+bf16"] == pytest.approx(
+        figures["tiny.keep.step_s"] / figures["tiny.keep+bf16.step_s"])
+
+
+@pytest.mark.parametrize("variant", ["keep,nhwc", "auto+fp8"])
+def test_bench_train_rejects_an_unknown_variant(clip_dir, variant):
     res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir),
-                                    "--memory-formats", "keep,nhwc"])
-    assert res.exit_code != 0 and "nhwc" in res.output
+                                    "--memory-formats", variant])
+    assert res.exit_code != 0 and variant.split(",")[-1] in res.output
 
 
 def test_bench_train_without_shards_says_what_to_run(tmp_path):
