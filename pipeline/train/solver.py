@@ -194,6 +194,10 @@ class Solver:
         seed_everything(settings["seed"], world.rank)
         self.model = model.to(world.device)
         self.train_set, self.collate = train_set, collate
+        # bf16 autocast: ``auto`` on CUDA only; ``bf16`` on any device (on a CPU with AMX or
+        # AVX512-BF16 oneDNN runs the convolutions and matmuls in bf16: docs/experiments.md)
+        self.amp = (settings["amp"] == "bf16"
+                    or (settings["amp"] == "auto" and world.device.type == "cuda"))
         self.memory_format = self._set_memory_format(settings.get("memory_format", "keep"))
         self.ddp = distrib.wrap(self.model, world)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings["lr"],
@@ -209,10 +213,6 @@ class Solver:
         self.total_steps = self.steps_per_epoch * settings["epochs"]
         self.scheduler = make_scheduler(self.optimizer, settings["schedule"],
                                         settings["warmup_steps"], self.total_steps)
-        # bf16 autocast: ``auto`` on CUDA only; ``bf16`` on any device (on a CPU with AMX or
-        # AVX512-BF16 oneDNN runs the convolutions and matmuls in bf16: docs/experiments.md)
-        self.amp = (settings["amp"] == "bf16"
-                    or (settings["amp"] == "auto" and world.device.type == "cuda"))
         self.state = State()
         self.best: Optional[dict] = None   # the best epoch's model package (kept in last.pt)
         self.finished = False              # try_resume found a finished run of this config
@@ -231,7 +231,8 @@ class Solver:
             choice = None
             if self.world.is_master:
                 choice, cached = layout.remember(
-                    layout.cache_key(self.model, self.rank_batch, [str(self.world.device)]),
+                    layout.cache_key(self.model, self.rank_batch,
+                                     [str(self.world.device), f"amp={self.amp}"]),
                     self._measure_memory_format)
                 self.log(f"train: memory format {'(cached) ' if cached else ''}"
                          f"{json.dumps(choice)}")
@@ -246,7 +247,8 @@ class Solver:
 
         def step(model):
             model.train()
-            loss, _ = self.task.loss(model, batch, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.amp):
+                loss, _ = self.task.loss(model, batch, device)
             loss.backward()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
