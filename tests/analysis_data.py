@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import torch
 
-from model.checkpoint import save
+from support import save_model
 from model.tribert import TriBERT
 from pipeline.data import shards
 from pipeline.data import spectrogram as sp
@@ -83,5 +83,5 @@ def write_pose(clip_dir: Path, d: Path, seed: int = 0) -> Path:
 def write_model(path: Path, seed: int = 0) -> Path:
     """A random-init tiny TriBERT package."""
     torch.manual_seed(seed)
-    save(path, TriBERT(**TINY))
+    save_model(path, TriBERT(**TINY))
     return path

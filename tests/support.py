@@ -70,3 +70,11 @@ def merge_params(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = merge_params(base.get(k, {}), v) if isinstance(v, dict) else v
     return out
+
+
+def save_model(path, model) -> None:
+    """Write ``model``'s package as the training stages do (atomically, through a buffer)."""
+    from model.checkpoint import package
+    from pipeline.atomic import write_torch
+
+    write_torch(path, package(model))

@@ -16,7 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from model.checkpoint import save
+from support import save_model
 from model.sop import SoundOfPixels
 from model.tribert import TriBERT
 from pipeline.evaluate import separation as ev
@@ -99,8 +99,8 @@ def data(tmp_path_factory):
 def packages(tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    save(d / "tribert.pt", TriBERT(**TINY_TRIBERT))
-    save(d / "sop.pt", SoundOfPixels(**TINY_SOP))
+    save_model(d / "tribert.pt", TriBERT(**TINY_TRIBERT))
+    save_model(d / "sop.pt", SoundOfPixels(**TINY_SOP))
     return d
 
 
@@ -311,7 +311,7 @@ def test_missing_package_is_named(data, tmp_path):
 
 def test_mismatched_pose_shards_are_named(data, tmp_path):
     torch.manual_seed(0)
-    save(tmp_path / "wide.pt", TriBERT(**{**TINY_TRIBERT, "pose_channels": 6}))
+    save_model(tmp_path / "wide.pt", TriBERT(**{**TINY_TRIBERT, "pose_channels": 6}))
     with pytest.raises(ValueError, match=r"wide\.pt.*shard-0000\.h5"):
         ev.evaluate(tmp_path / "wide.pt", *data, FAST, progress=False)
 

@@ -229,7 +229,9 @@ class Solver:
             choice = layout.uniform(self.model, setting)
         else:
             choice = None
-            if self.world.is_master:
+            if self.world.is_master and (choice := self._resumed_memory_format()) is not None:
+                self.log(f"train: memory format of the run being resumed {json.dumps(choice)}")
+            elif self.world.is_master:
                 choice, cached = layout.remember(
                     layout.cache_key(self.model, self.rank_batch,
                                      [str(self.world.device), f"amp={self.amp}"]),
@@ -239,6 +241,20 @@ class Solver:
             choice = distrib.broadcast_object(choice, self.world)
         layout.apply(self.model, choice)
         return choice
+
+    def _resumed_memory_format(self) -> Optional[dict[str, str]]:
+        """The layout an unfinished run of this configuration in ``last.pt`` trained in: a
+        resumed run keeps it, so it ends with the same weights as an uninterrupted one (a new
+        measurement on a busy machine may choose otherwise, and the kernels round differently)."""
+        try:
+            ck = torch.load(self.paths.last, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, ValueError, EOFError):
+            return None   # no state, or an unreadable one (the stage sets those aside first)
+        if (not isinstance(ck, dict) or ck.get("format") != STATE_FORMAT
+                or ck.get("fingerprint") != self.fingerprint):
+            return None
+        choice = ck.get("memory_format")
+        return dict(choice) if isinstance(choice, dict) else None
 
     def _measure_memory_format(self) -> dict[str, str]:
         collate = self.collate or torch.utils.data.default_collate
@@ -269,6 +285,7 @@ class Solver:
             "model": self.task.package(self.model),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "rng": rngs, "world_size": self.world.world_size,
+            "memory_format": self.memory_format,
             "data_order": {"seed": self.settings["seed"], "epoch": s.epoch,
                            "step_in_epoch": s.step_in_epoch},
             "epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step,

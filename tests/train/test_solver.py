@@ -206,3 +206,31 @@ def test_amp_bf16_autocasts_the_training_step_on_cpu_too(tmp_path, amp, dtype):
     assert seen[:steps] == [dtype] * steps
     assert set(seen[steps:]) <= {torch.float32}            # validation: -MSE in float32
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_a_resumed_run_keeps_the_memory_format_it_started_in(tmp_path, monkeypatch):
+    """The layout is part of the training state: a resumed run uses the one in last.pt, not a
+    new measurement or a cache that now says otherwise, so it ends with the uninterrupted
+    run's weights."""
+    from model import layout
+    monkeypatch.setattr(layout, "STEADY", float("inf"))
+    logs = []
+
+    def make(fmt="auto"):
+        torch.manual_seed(0)
+        data = ToyData()
+        return Solver(ToyTask(data), ConvToy(), data, settings(memory_format=fmt),
+                      paths(tmp_path), WORLD, fingerprint="toy", log=logs.append)
+
+    first = make()
+    first.run(max_steps=3)
+    started_in = first.memory_format
+    flipped = {"": "contiguous" if started_in[""] == "channels_last" else "channels_last"}
+    cache = layout.cache_path()
+    cache.write_text(json.dumps({k: flipped for k in json.loads(cache.read_text())}))
+    logs.clear()
+    resumed = make()
+    assert resumed.memory_format == started_in
+    assert logs == [f"train: memory format of the run being resumed {json.dumps(started_in)}"]
+    resumed.run()
+    assert resumed.state.epoch == 2
