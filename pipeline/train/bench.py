@@ -70,15 +70,19 @@ def _op_kind(name: str) -> str:
 
 
 def measure(preset: str, arch: str, batch: int, sources: int, steps: int, threads: int,
-            bf16: bool) -> dict:
-    """Time ``steps`` training steps (after one warm-up) of one preset; figures as a dict."""
+            bf16: bool, memory_format: str = "keep") -> dict:
+    """Time ``steps`` training steps (after one warm-up) of one preset, its networks in
+    ``memory_format`` (model.layout: keep = as built, auto = measured here, or one layout for
+    all); figures as a dict."""
     import torch
     from torch.profiler import ProfilerActivity, profile
     from torch.utils.flop_counter import FlopCounterMode
 
-    from pipeline.train import losses
+    from model import layout
     from model.build import build_model
     from pipeline.schema import ModelParams
+    from pipeline.train import losses
+    from pipeline.train.memory_format import choose
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -88,6 +92,19 @@ def measure(preset: str, arch: str, batch: int, sources: int, steps: int, thread
     inputs, feats, labels = make_inputs(batch, sources, params)
     autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16
                 else contextlib.nullcontext())
+
+    def forward_backward(m):
+        with autocast:
+            loss = losses.total_loss(losses.tribert_loss(m(inputs), feats, labels))
+        loss.backward()
+
+    if memory_format == "auto":
+        choice, _ = choose(model, forward_backward, repeats=2)
+    elif memory_format == "keep":
+        choice = layout.current(model)
+    else:
+        choice = layout.uniform(model, memory_format)
+    layout.apply(model, choice)
 
     def step():
         c0 = time.process_time()
@@ -114,6 +131,7 @@ def measure(preset: str, arch: str, batch: int, sources: int, steps: int, thread
             model(inputs)
         model.train()
     figures = {
+        "memory_format": json.dumps(choice),
         "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
         "step_forward_s": fwd, "step_backward_s": bwd, "step_optimizer_s": optim,
         "step_total_s": fwd + bwd + optim,
@@ -197,6 +215,11 @@ def official_step(script: Path, repo: Path, python: str, batch: int, sources: in
 @click.option("--steps", default=3, show_default=True, help="timed steps (median) after a warm-up")
 @click.option("--threads", default=2, show_default=True)
 @click.option("--bf16", is_flag=True, help="bfloat16 autocast (CPUs with AVX512-BF16/AMX)")
+@click.option("--memory-format", type=click.Choice(["keep", "auto", "channels_last",
+                                                    "contiguous"]),
+              default="auto", show_default=True,
+              help="layouts of the networks (model.layout): keep = as built, auto = the faster "
+              "per network, measured here as train.memory_format auto does")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--against-official", "official_repo", type=click.Path(exists=True, path_type=Path),
               help="a clone of github.com/ubc-vision/TriBERT: also time its step in this run")
@@ -204,12 +227,13 @@ def official_step(script: Path, repo: Path, python: str, batch: int, sources: in
               default=DEFAULT_OFFICIAL_SCRIPT, show_default=True)
 @click.option("--official-python", default=sys.executable, show_default=True,
               help="the Python (with torch, no torchvision) that runs the official step")
-def bench_model(presets, arch, batch, sources, steps, threads, bf16, as_json, official_repo,
-                official_script, official_python):
+def bench_model(presets, arch, batch, sources, steps, threads, bf16, memory_format, as_json,
+                official_repo, official_script, official_python):
     """Forward, backward and optimizer time per training step, per sample, peak memory and a
     per-block breakdown for each preset; with --against-official, the official model's step in
     the same run and the ratio."""
     figures = {"batch": batch, "sources": sources, "threads": threads, "bf16": bf16,
+               "memory_format": memory_format,
                "load_average_start": os.getloadavg()[0]}
     if official_repo is not None:
         official = official_step(official_script, official_repo, official_python, batch,
@@ -219,7 +243,8 @@ def bench_model(presets, arch, batch, sources, steps, threads, bf16, as_json, of
             if k in official:
                 figures[f"official.{k}"] = official[k]
     for preset in presets:
-        for k, v in run_isolated(preset, arch, batch, sources, steps, threads, bf16).items():
+        for k, v in run_isolated(preset, arch, batch, sources, steps, threads, bf16,
+                                 memory_format).items():
             figures[f"{preset}.{k}"] = v
     if official_repo is not None:   # how many times faster than the official step, per preset
         for preset in presets:

@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from model import layout
-from pipeline.train import distrib
+from pipeline.train import distrib, memory_format
 from pipeline.train.distrib import World
 from pipeline import atomic
 from pipeline.faults import kill_point
@@ -232,8 +232,8 @@ class Solver:
             if self.world.is_master and (choice := self._resumed_memory_format()) is not None:
                 self.log(f"train: memory format of the run being resumed {json.dumps(choice)}")
             elif self.world.is_master:
-                choice, cached = layout.remember(
-                    layout.cache_key(self.model, self.rank_batch,
+                choice, cached = memory_format.remember(
+                    memory_format.cache_key(self.model, self.rank_batch,
                                      [str(self.world.device), f"amp={self.amp}"]),
                     self._measure_memory_format)
                 self.log(f"train: memory format {'(cached) ' if cached else ''}"
@@ -271,7 +271,7 @@ class Solver:
 
         saved = rng_state()                 # the batch's draws are not the run's
         try:
-            return layout.choose(self.model, step, log=self.log)
+            return memory_format.choose(self.model, step, log=self.log)
         finally:
             set_rng_state(saved)
 

@@ -64,3 +64,23 @@ def test_against_official_times_it_in_the_same_run_and_prints_the_ratio(tmp_path
     result = CliRunner().invoke(main, args)
     assert result.exit_code != 0
     assert "the official step failed: ModuleNotFoundError" in result.output
+
+
+def test_bench_model_runs_each_preset_in_the_memory_format_asked():
+    """--memory-format: keep (as built), one layout for every network, or auto (measured per
+    network); the figures say which layouts the step ran in."""
+    import json
+
+    from model import layout
+
+    for fmt in ("channels_last", "auto"):
+        result = CliRunner().invoke(main, ["bench", "model", "--preset", "tiny", "--batch", "1",
+                                           "--steps", "1", "--threads", "1", "--json",
+                                           "--memory-format", fmt])
+        assert result.exit_code == 0, result.output
+        figures = json.loads(result.output)
+        ran = json.loads(figures["tiny.memory_format"])
+        assert set(ran) == {"visual", "audio_embedding.vggish", "unet"}
+        assert set(ran.values()) <= set(layout.FORMATS)
+        if fmt != "auto":
+            assert set(ran.values()) == {fmt}

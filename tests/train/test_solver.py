@@ -160,8 +160,8 @@ def test_auto_memory_format_is_measured_once_then_read_from_the_cache(tmp_path, 
     """train.memory_format auto: the first run measures (and logs the step times), a second
     run of the same configuration reads the cached choice; measuring changes no weight and no
     random draw of the run."""
-    from model import layout
-    monkeypatch.setattr(layout, "STEADY", float("inf"))   # microsecond steps are never steady
+    from pipeline.train import memory_format
+    monkeypatch.setattr(memory_format, "STEADY", float("inf"))   # microsecond steps: unsteady
     logs = []
 
     def make(sub, fmt="auto"):
@@ -212,8 +212,8 @@ def test_a_resumed_run_keeps_the_memory_format_it_started_in(tmp_path, monkeypat
     """The layout is part of the training state: a resumed run uses the one in last.pt, not a
     new measurement or a cache that now says otherwise, so it ends with the uninterrupted
     run's weights."""
-    from model import layout
-    monkeypatch.setattr(layout, "STEADY", float("inf"))
+    from pipeline.train import memory_format
+    monkeypatch.setattr(memory_format, "STEADY", float("inf"))
     logs = []
 
     def make(fmt="auto"):
@@ -226,7 +226,7 @@ def test_a_resumed_run_keeps_the_memory_format_it_started_in(tmp_path, monkeypat
     first.run(max_steps=3)
     started_in = first.memory_format
     flipped = {"": "contiguous" if started_in[""] == "channels_last" else "channels_last"}
-    cache = layout.cache_path()
+    cache = memory_format.cache_path()
     cache.write_text(json.dumps({k: flipped for k in json.loads(cache.read_text())}))
     logs.clear()
     resumed = make()
