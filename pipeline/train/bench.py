@@ -184,7 +184,7 @@ def run_isolated(*args) -> dict:
 
 
 DEFAULT_OFFICIAL_SCRIPT = Path(os.environ.get(
-    "TRIBERT_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "bench" / "official_step.py"
+    "TRIBERT_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "bench" / "official_step.py"
 
 
 def official_step(script: Path, repo: Path, python: str, batch: int, sources: int, steps: int,

@@ -84,3 +84,23 @@ def test_bench_model_runs_each_preset_in_the_memory_format_asked():
         assert set(ran.values()) <= set(layout.FORMATS)
         if fmt != "auto":
             assert set(ran.values()) == {fmt}
+
+
+def test_the_official_script_is_looked_for_beside_the_checkout(monkeypatch):
+    """Default --official-script: ../shared/bench/official_step.py of the repository root
+    (TRIBERT_SHARED overrides the shared folder)."""
+    import importlib
+    import os
+
+    from support import ROOT
+
+    import pipeline.train.bench as bench
+
+    if "TRIBERT_SHARED" in os.environ:
+        monkeypatch.delenv("TRIBERT_SHARED")
+    assert importlib.reload(bench).DEFAULT_OFFICIAL_SCRIPT == (
+        ROOT.parent / "shared" / "bench" / "official_step.py")
+    monkeypatch.setenv("TRIBERT_SHARED", "/elsewhere")
+    assert str(importlib.reload(bench).DEFAULT_OFFICIAL_SCRIPT) == "/elsewhere/bench/official_step.py"
+    monkeypatch.delenv("TRIBERT_SHARED")
+    importlib.reload(bench)
