@@ -9,12 +9,17 @@ from click.testing import CliRunner
 from pipeline.cli import main
 
 
-def test_bench_train_json_on_real_shards(clip_dir):
+def one_step_bench(clip_dir, variants: str) -> dict:
+    """`tribert bench train --json`: one tiny step at batch 2 without pose per variant."""
     res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
                                     "--presets", "tiny", "--steps", "1", "--batch", "2",
-                                    "--memory-formats", "keep", "--json"])
+                                    "--memory-formats", variants, "--json"])
     assert res.exit_code == 0, res.output
-    figures = json.loads(res.output.strip().splitlines()[-1])
+    return json.loads(res.output.strip().splitlines()[-1])
+
+
+def test_bench_train_json_on_real_shards(clip_dir):
+    figures = one_step_bench(clip_dir, "keep")
     assert figures["tiny.samples_per_s"] > 0
     assert 0 <= figures["tiny.data_wait_share"] < 1
     assert figures["pose"] is False
@@ -26,11 +31,7 @@ def test_bench_train_times_the_built_and_the_measured_layouts_in_one_run(clip_di
     uses) one after the other, with their ratio and the layout each ran in."""
     from model import layout
 
-    res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
-                                    "--presets", "tiny", "--steps", "1", "--batch", "2",
-                                    "--json"])
-    assert res.exit_code == 0, res.output
-    figures = json.loads(res.output.strip().splitlines()[-1])
+    figures = one_step_bench(clip_dir, "keep,auto")
     auto = json.loads(figures["tiny.auto.memory_format"])
     keep = json.loads(figures["tiny.keep.memory_format"])
     assert set(auto) == set(keep) == {"visual", "audio_embedding.vggish", "unet"}
@@ -43,11 +44,7 @@ def test_bench_train_times_the_built_and_the_measured_layouts_in_one_run(clip_di
 
 
 def test_bench_train_times_bf16_autocast_as_a_variant(clip_dir):
-    res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
-                                    "--presets", "tiny", "--steps", "1", "--batch", "2",
-                                    "--memory-formats", "keep,keep+bf16", "--json"])
-    assert res.exit_code == 0, res.output
-    figures = json.loads(res.output.strip().splitlines()[-1])
+    figures = one_step_bench(clip_dir, "keep,keep+bf16")
     assert figures["tiny.keep_over_keep+bf16"] == pytest.approx(
         figures["tiny.keep.step_s"] / figures["tiny.keep+bf16.step_s"])
 
@@ -72,10 +69,7 @@ def test_every_bench_reports_the_cpu_model_and_instruction_set(clip_dir, capsys)
     from pipeline.provenance import cpu_info
 
     info = cpu_info()
-    res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
-                                    "--presets", "tiny", "--steps", "1", "--batch", "2",
-                                    "--memory-formats", "keep", "--json"])
-    figures = json.loads(res.output.strip().splitlines()[-1])
+    figures = one_step_bench(clip_dir, "keep")
     assert figures["cpu"] == info["model"] and figures["cpu"] != "unknown"
     assert figures["cpu_isa"] == (" ".join(info["isa"]) or "none")
     assert figures["cpu_count"] == info["cores"] and figures["tiny.samples_per_s"] > 0
