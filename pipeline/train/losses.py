@@ -21,9 +21,12 @@ def mask_loss(mask_logits: torch.Tensor, masks: torch.Tensor, weight: torch.Tens
 
 
 def wsddn_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """BCE of WSDDN scores in [0, 1] (B, N, C) against multi-hot labels (B, N, C)."""
+    """BCE of WSDDN scores in [0, 1] (B, N, C) against multi-hot labels (B, N, C), in float32
+    outside autocast: CUDA's autocast refuses BCE on probabilities (found on an H200: the bf16
+    step failed with "binary_cross_entropy ... unsafe to autocast"; the CPU's allows it)."""
     eps = 1e-6
-    return F.binary_cross_entropy(scores.float().clamp(eps, 1 - eps), labels.float())
+    with torch.autocast(scores.device.type, enabled=False):
+        return F.binary_cross_entropy(scores.float().clamp(eps, 1 - eps), labels.float())
 
 
 def audio_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -25,3 +25,32 @@ def test_tribert_loss_terms_and_a_baseline_without_classifiers():
     assert sop_terms["visual"] == 0 and sop_terms["audio"] == 0
     torch.testing.assert_close(losses.total_loss(terms, mask=2.0, visual=0, pose=0, audio=0),
                                2 * torch.log(torch.tensor(2.0)))
+
+
+def test_bce_on_probabilities_never_runs_under_autocast(monkeypatch):
+    """CUDA's autocast raises on F.binary_cross_entropy (probabilities in, not logits); the
+    CPU's allows it, so here a spy checks the rule CUDA enforces: inside a bf16 autocast
+    training step, the WSDDN losses run with autocast off, in float32."""
+    import torch.nn.functional as F
+
+    from pipeline.train import losses
+
+    seen = []
+    real = F.binary_cross_entropy
+
+    def spy(input, target, *a, **kw):
+        seen.append((torch.is_autocast_enabled("cpu"), input.dtype))
+        return real(input, target, *a, **kw)
+
+    monkeypatch.setattr(F, "binary_cross_entropy", spy)
+    B, N, C = 2, 2, 21
+    out = {"mask_logits": torch.randn(B, N, 8, 4), "visual_scores": torch.rand(B, N, C),
+           "pose_scores": torch.rand(B, N, C), "audio_logits": torch.randn(B, N, C)}
+    feats = {"masks": (torch.rand(B, N, 8, 4) > 0.5).float(), "weight": torch.rand(B, 1, 8, 4)}
+    labels = torch.zeros(B, N, C)
+    labels[..., 3] = 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = losses.tribert_loss({k: v.bfloat16() if "scores" in k else v
+                                     for k, v in out.items()}, feats, labels)
+    assert seen == [(False, torch.float32)] * 2
+    assert all(t.dtype == torch.float32 and torch.isfinite(t) for t in terms.values())
