@@ -137,6 +137,14 @@ def _save(obj, path: Path) -> None:
     atomic.write_torch(path, obj)
 
 
+def _accelerator(device: torch.device) -> list[str]:
+    """The GPU model and CUDA version when training on one (part of the layout cache key: the
+    fastest layout differs per GPU as per CPU)."""
+    if device.type != "cuda":
+        return []
+    return [torch.cuda.get_device_name(device), str(torch.version.cuda)]
+
+
 def _detached(obj):
     """A copy of a package whose tensors no longer share memory with the live model."""
     if isinstance(obj, torch.Tensor):
@@ -149,7 +157,7 @@ def _detached(obj):
 
 
 def _gather(obj, world: World) -> list:
-    if world.world_size == 1:
+    if not world.grouped:
         return [obj]
     out = [None] * world.world_size
     torch.distributed.all_gather_object(out, obj)
@@ -234,7 +242,8 @@ class Solver:
             elif self.world.is_master:
                 choice, cached = memory_format.remember(
                     memory_format.cache_key(self.model, self.rank_batch,
-                                     [str(self.world.device), f"amp={self.amp}"]),
+                                            [str(self.world.device), f"amp={self.amp}",
+                                             *_accelerator(self.world.device)]),
                     self._measure_memory_format)
                 self.log(f"train: memory format {'(cached) ' if cached else ''}"
                          f"{json.dumps(choice)}")
@@ -480,7 +489,9 @@ class Solver:
         if not self.paths.best.exists():
             self._write_model()
         if not (self.paths.live / "metrics.json").exists():
-            self._open_live(True).end()
+            live = self._open_live(True)
+            if live is not None:
+                live.end()
         if not any(self.paths.plots.glob("*.png")):
             from pipeline.train import plots as train_plots
 
@@ -495,8 +506,12 @@ class Solver:
             return None
         import shutil
 
-        from dvclive import Live
-
+        try:
+            from dvclive import Live
+        except ImportError:   # e.g. a GPU cluster's image without DVC: training goes on
+            self.log(f"train: dvclive is not installed, {self.paths.live}/ is not written; "
+                     "the metrics are in last.pt and the plots")
+            return None
         shutil.rmtree(self.paths.live, ignore_errors=True)
         live = Live(str(self.paths.live), save_dvc_exp=False, dvcyaml=False)
         for record in self.state.history if resumed else []:
@@ -511,7 +526,8 @@ class Solver:
         live.next_step()
 
     def _log_epoch(self, live, record: dict) -> None:
-        self._log_live(live, record)
+        if live is not None:
+            self._log_live(live, record)
         from pipeline.train import plots as train_plots
 
         train_plots.write_all(self.paths.plots, self.state.history, self.state.step_losses)

@@ -234,3 +234,25 @@ def test_a_resumed_run_keeps_the_memory_format_it_started_in(tmp_path, monkeypat
     assert logs == [f"train: memory format of the run being resumed {json.dumps(started_in)}"]
     resumed.run()
     assert resumed.state.epoch == 2
+
+
+def test_training_goes_on_without_dvclive(tmp_path, monkeypatch):
+    """An image without DVC (a GPU cluster's, say) can still train: no dvclive/, the rest as
+    usual, and the run says so; run again, the finished run is a no-op there too."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dvclive", None)   # `import dvclive` raises ImportError
+    said = []
+    torch.manual_seed(0)
+    data = ToyData()
+    make = lambda: Solver(ToyTask(data), toy_model(), data, settings(epochs=2, steps_per_epoch=3),
+                          paths(tmp_path), WORLD, fingerprint="toy", log=said.append)
+    state = make().run()
+    assert state.epoch == 2 and len(state.history) == 2
+    assert (tmp_path / "models" / "best.pt").exists()
+    assert (tmp_path / "plots" / "loss.png").exists()
+    assert not (tmp_path / "dvclive").exists()
+    assert any("dvclive is not installed" in m for m in said)
+    again = make()
+    again.run()
+    assert again.finished and not (tmp_path / "dvclive").exists()
