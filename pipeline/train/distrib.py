@@ -3,6 +3,8 @@ and reductions. A single process (plain ``python``) is a world of size 1 and nee
 
 ``torchrun`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` (and ``MASTER_ADDR``/``PORT``);
 :func:`init` reads them, picks NCCL on CUDA and gloo on CPU, and pins each rank to its GPU.
+``TRIBERT_DDP=1`` joins a group (and wraps the model in DDP) even for one rank: the whole
+distributed path, NCCL included, can then be checked on a machine with a single GPU.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ class World:
     rank: int
     world_size: int
     device: torch.device
+    grouped: bool = False    # a process group is joined: collectives and DDP run
 
     @property
     def is_master(self) -> bool:
@@ -40,9 +43,17 @@ def init(device: str = "auto") -> World:
         dev = torch.device("cuda", local_rank)
     else:
         dev = torch.device("cpu")
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
-    return World(rank, world_size, dev)
+    wanted = world_size > 1 or os.environ.get("TRIBERT_DDP") == "1"
+    if wanted and not dist.is_initialized():
+        kw = {"device_id": dev} if use_cuda else {}
+        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world_size,
+                                **kw)
+    return World(rank, world_size, dev, grouped=dist.is_initialized())
+
+
+def backend(world: World) -> str:
+    """The process group's backend ("nccl", "gloo"), or "none" for a lone process."""
+    return dist.get_backend() if world.grouped else "none"
 
 
 def close() -> None:
@@ -53,7 +64,7 @@ def close() -> None:
 def wrap(model: torch.nn.Module, world: World) -> torch.nn.Module:
     """DDP around ``model`` when there is more than one rank (rank 0's weights are broadcast at
     construction, so every rank starts identical); the model itself otherwise."""
-    if world.world_size == 1:
+    if not world.grouped:
         return model
     ids = [world.device.index] if world.device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -64,13 +75,13 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def barrier(world: World) -> None:
-    if world.world_size > 1:
+    if world.grouped:
         dist.barrier()
 
 
 def broadcast_object(obj, world: World):
     """Rank 0's ``obj`` (any picklable value) on every rank."""
-    if world.world_size == 1:
+    if not world.grouped:
         return obj
     box = [obj]
     dist.broadcast_object_list(box, src=0)
@@ -80,7 +91,7 @@ def broadcast_object(obj, world: World):
 def all_finite(value: torch.Tensor, world: World) -> bool:
     """True when ``value`` is finite on every rank (all ranks then stop together)."""
     ok = torch.isfinite(value.detach()).all().to(torch.float32).reshape(1)
-    if world.world_size > 1:
+    if world.grouped:
         ok = ok.to(world.device)
         dist.all_reduce(ok, op=dist.ReduceOp.MIN)
     return bool(ok.item() > 0)
@@ -88,7 +99,7 @@ def all_finite(value: torch.Tensor, world: World) -> bool:
 
 def average(values: dict[str, float], world: World) -> dict[str, float]:
     """Each value averaged over the ranks (for logging)."""
-    if world.world_size == 1 or not values:
+    if not world.grouped or not values:
         return dict(values)
     keys = sorted(values)
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=world.device)

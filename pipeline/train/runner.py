@@ -63,7 +63,9 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
         if world.is_master:
             click.echo(f"train: {len(train_set)} training and {len(val_set)} val mixtures; "
                        f"{solver.steps_per_epoch} steps per epoch of {settings['batch_size']} "
-                       f"over {world.world_size} rank(s); lr {settings['lr']:g}")
+                       f"over {world.world_size} rank(s) on {world.device} (process group: "
+                       f"{distrib.backend(world)}, DDP: {solver.ddp is not solver.model}); "
+                       f"lr {settings['lr']:g}")
         try:
             state = solver.run(max_steps)
         except NonFiniteLoss as e:

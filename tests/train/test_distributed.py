@@ -107,3 +107,40 @@ def test_tiny_tribert_ranks_agree_and_resume_exactly_with_randomness_on(clip_dir
     for k, v in r0["full"].items():
         assert torch.equal(v, r0["resumed"][k]), k              # resume is exact under DDP
     assert r0["losses"][0] == r0["losses"][1] and len(r0["losses"][0]) == 4
+
+
+def _train_grouped_alone(rank: int, port: int, out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1",
+                      LOCAL_RANK="0", TRIBERT_DDP="1")
+    world = distrib.init("cpu")
+    torch.manual_seed(0)
+    data = ToyData(gain=False)
+    solver = Solver(ToyTask(data), toy_model(dropout=0.0), data, settings(**SETTINGS),
+                    Paths(*(Path(out, n) for n in ("last.pt", "best.pt", "live", "plots"))),
+                    world, log=lambda m: None)
+    solver.run()
+    torch.save({"weights": solver.model.state_dict(), "backend": distrib.backend(world),
+                "ddp": isinstance(solver.ddp, torch.nn.parallel.DistributedDataParallel)},
+               os.path.join(out, "alone.pt"))
+    distrib.close()
+
+
+def test_one_rank_can_take_the_whole_distributed_path(tmp_path):
+    """TRIBERT_DDP=1: one process joins a group and trains through DDP and the collectives
+    (how the NCCL path is checked on a machine with one GPU), to the weights of a plain run."""
+    mp.spawn(_train_grouped_alone, args=(_free_port(), str(tmp_path / "g")), nprocs=1, join=True)
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TRIBERT_DDP"):
+        os.environ.pop(k, None)
+    got = torch.load(tmp_path / "g" / "alone.pt", weights_only=True)
+    assert got["backend"] == "gloo" and got["ddp"]
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    data = ToyData(gain=False)
+    single = Solver(ToyTask(data), toy_model(dropout=0.0), data, settings(**SETTINGS),
+                    Paths(*(Path(tmp_path, "s", n) for n in ("last.pt", "best.pt", "live", "p"))),
+                    distrib.World(0, 1, torch.device("cpu")), log=lambda m: None)
+    single.run()
+    assert isinstance(single.ddp, torch.nn.Module) and single.ddp is single.model
+    for k, v in single.model.state_dict().items():
+        torch.testing.assert_close(got["weights"][k], v, rtol=1e-5, atol=1e-6)
