@@ -397,6 +397,7 @@ class Solver:
             self.timing["data"] += t1 - t0
             self.timing["step"] += t2 - t0
             self.timing["steps"] += 1
+            self.timing.setdefault("each", []).append((t1 - t0, t2 - t0))
             for k, v in {"loss": loss, **figures}.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
             n += 1
@@ -417,12 +418,13 @@ class Solver:
         """Time ``steps`` training steps after ``warmup`` ones (no validation, no checkpoint):
         samples/s over all ranks and the share of step time spent waiting for data."""
         assert warmup + steps <= self.steps_per_epoch, (warmup, steps, self.steps_per_epoch)
-        self._train_epoch(warmup)
-        self.timing = {"data": 0.0, "step": 0.0, "steps": 0}
-        self._train_epoch(steps)
-        t = self.timing
-        return {"samples_per_s": t["steps"] * self.settings["batch_size"] / t["step"],
-                "step_s": t["step"] / t["steps"], "data_wait_share": t["data"] / t["step"]}
+        self.timing = {"data": 0.0, "step": 0.0, "steps": 0, "each": []}
+        # one loader for the warm-up and the timed steps: its workers start once, untimed
+        self._train_epoch(warmup + steps)
+        timed = self.timing["each"][warmup:]
+        data, step = sum(d for d, _ in timed), sum(t for _, t in timed)
+        return {"samples_per_s": steps * self.settings["batch_size"] / step,
+                "step_s": step / steps, "data_wait_share": data / step}
 
     # ---- the run ---------------------------------------------------------------------------
 

@@ -256,3 +256,18 @@ def test_training_goes_on_without_dvclive(tmp_path, monkeypatch):
     again = make()
     again.run()
     assert again.finished and not (tmp_path / "dvclive").exists()
+
+
+def test_measure_starts_one_loader_so_worker_start_up_is_not_timed(tmp_path, monkeypatch):
+    """Solver.measure (tribert bench train) times steps after a warm-up from the same loader:
+    a second loader would start its workers inside the first timed step's data wait (on an
+    H200 with 12 workers that inflated the reported share)."""
+    s = solver(tmp_path)
+    made = []
+    real = s._loader
+    monkeypatch.setattr(s, "_loader", lambda *a: made.append(a) or real(*a))
+    figures = s.measure(steps=3, warmup=2)
+    assert len(made) == 1 and s.timing["steps"] == 5 and len(s.timing["each"]) == 5
+    step = sum(t for _, t in s.timing["each"][2:])
+    assert figures["step_s"] == pytest.approx(step / 3)
+    assert 0 <= figures["data_wait_share"] <= 1
