@@ -440,6 +440,9 @@ class TrainParams(Section):
     loss: LossWeights = Field(default_factory=LossWeights)
     # data
     workers: int = Field(0, ge=0, le=64, description="DataLoader worker processes per rank")
+    augment: bool = Field(False, description="frame augmentation of training batches: random "
+                          "crop, flip and colour jitter per video, boxes moved to match "
+                          "(pipeline/train/augment.py)")
     val_mixtures: int = Field(0, ge=0, le=10**9, description="val mixtures scored per epoch; "
                               "0 = all")
     # numerics

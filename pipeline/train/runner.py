@@ -58,7 +58,7 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
     try:
         task = SeparationTask(settings["loss"], val_set, settings["val_mixtures"],
                               settings["threshold"], VAL_BATCH, collate, label_map,
-                              mask=settings["mask"])
+                              mask=settings["mask"], augment=settings["augment"])
         solver = Solver(task, model, train_set, settings, paths, world, fingerprint, collate)
         if world.is_master:
             click.echo(f"train: {len(train_set)} training and {len(val_set)} val mixtures; "

@@ -27,6 +27,7 @@ from pipeline.separation import metrics
 from pipeline.separation.infer import MASKS, forward, mask_threshold, separation_estimates
 from pipeline.separation.metrics import score_estimates
 from pipeline.train import losses
+from pipeline.train.augment import augment as augment_batch
 
 STREAM_SCORES = {"visual": "visual_scores", "pose": "pose_scores", "audio": "audio_logits"}
 
@@ -42,8 +43,10 @@ class SeparationTask:
 
     def __init__(self, weights: dict, val_set: Optional[Dataset], val_mixtures: int = 0,
                  threshold: float = 0.5, batch_size: int = 4, collate=None,
-                 label_map: Optional[list[int]] = None, mask: str = "ratio"):
+                 label_map: Optional[list[int]] = None, mask: str = "ratio",
+                 augment: bool = False):
         self.weights, self.val_set, self.val_mixtures = weights, val_set, val_mixtures
+        self.augment = augment   # frame augmentation of training batches (pipeline.train.augment)
         self.threshold, self.batch_size, self.collate = threshold, batch_size, collate
         self.mask = mask
         mask_threshold(mask, threshold)   # an unknown mask kind fails here, not at val
@@ -54,6 +57,8 @@ class SeparationTask:
         return y[..., self.label_map] if self.label_map is not None else y
 
     def loss(self, model, batch: dict, device: torch.device):
+        if self.augment and model.training:
+            batch = augment_batch(batch)
         feats, out = forward(model, batch, device)
         terms = losses.tribert_loss(out, feats, self.labels(batch, device))
         total = sum(self.weights[k] * terms[k] for k in self.weights)
