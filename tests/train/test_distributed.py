@@ -58,7 +58,8 @@ def test_two_ranks_match_each_other_and_a_single_process(tmp_path):
 
 
 def _train_tribert(rank: int, world_size: int, port: int, clips: str, out: str) -> None:
-    """The tiny TriBERT with its randomness on (masking, dropout, BatchNorm, random gains):
+    """The tiny TriBERT with its randomness on (masking, dropout, BatchNorm, random gains,
+    frame augmentation):
     an uninterrupted 2-rank run, and one stopped after 3 steps then resumed."""
     from model.build import build_model
     from pipeline.schema import ModelParams
@@ -76,7 +77,8 @@ def _train_tribert(rank: int, world_size: int, port: int, clips: str, out: str) 
 
     def solver(name):
         torch.manual_seed(rank)   # rank 1's initial weights differ: DDP must broadcast rank 0's
-        task = SeparationTask(weights, val, val_mixtures=2, batch_size=2, collate=collate)
+        task = SeparationTask(weights, val, val_mixtures=2, batch_size=2, collate=collate,
+                              augment=True)   # frame augmentation draws too
         return Solver(task, build_model(config), train,
                       settings(batch_size=4, epochs=2, steps_per_epoch=2, lr=3e-3, seed=1),
                       Paths(*(Path(out, name, n) for n in ("last.pt", "best.pt", "live", "p"))),
