@@ -375,9 +375,10 @@ class Solver:
         self.scheduler.step()
         return float(loss.item()), figures
 
-    def _train_epoch(self, budget: Optional[int]) -> tuple[dict, bool]:
-        """Run the rest of the current epoch (at most ``budget`` steps). Returns the epoch's
-        mean figures and whether the epoch finished."""
+    def _train_epoch(self, budget: Optional[int], timed_from: int = 0) -> tuple[dict, bool]:
+        """Run the rest of the current epoch (at most ``budget`` steps; the first
+        ``timed_from`` of them are left out of ``self.timing``). Returns the epoch's mean
+        figures and whether the epoch finished."""
         s = self.state
         todo = self.steps_per_epoch - s.step_in_epoch
         if budget is not None:
@@ -388,16 +389,16 @@ class Solver:
         bar = tqdm(total=self.steps_per_epoch, initial=s.step_in_epoch, leave=False,
                    desc=f"epoch {s.epoch + 1}", disable=not self.world.is_master)
         it = iter(self._loader(s.epoch, s.step_in_epoch))
-        for _ in range(todo):
+        for i in range(todo):
             t0 = time.perf_counter()
             batch = next(it)
             t1 = time.perf_counter()
             loss, figures = self._step(batch)
             t2 = time.perf_counter()
-            self.timing["data"] += t1 - t0
-            self.timing["step"] += t2 - t0
-            self.timing["steps"] += 1
-            self.timing.setdefault("each", []).append((t1 - t0, t2 - t0))
+            if i >= timed_from:
+                self.timing["data"] += t1 - t0
+                self.timing["step"] += t2 - t0
+                self.timing["steps"] += 1
             for k, v in {"loss": loss, **figures}.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
             n += 1
@@ -418,13 +419,12 @@ class Solver:
         """Time ``steps`` training steps after ``warmup`` ones (no validation, no checkpoint):
         samples/s over all ranks and the share of step time spent waiting for data."""
         assert warmup + steps <= self.steps_per_epoch, (warmup, steps, self.steps_per_epoch)
-        self.timing = {"data": 0.0, "step": 0.0, "steps": 0, "each": []}
+        self.timing = {"data": 0.0, "step": 0.0, "steps": 0}
         # one loader for the warm-up and the timed steps: its workers start once, untimed
-        self._train_epoch(warmup + steps)
-        timed = self.timing["each"][warmup:]
-        data, step = sum(d for d, _ in timed), sum(t for _, t in timed)
-        return {"samples_per_s": steps * self.settings["batch_size"] / step,
-                "step_s": step / steps, "data_wait_share": data / step}
+        self._train_epoch(warmup + steps, timed_from=warmup)
+        t = self.timing
+        return {"samples_per_s": t["steps"] * self.settings["batch_size"] / t["step"],
+                "step_s": t["step"] / t["steps"], "data_wait_share": t["data"] / t["step"]}
 
     # ---- the run ---------------------------------------------------------------------------
 
