@@ -4,20 +4,17 @@ that `tar cf - . | xz -9` makes 55 MB, for a GPU machine reached through a 64 Mi
 Usage: python scripts/gpu/pack.py /tmp/gpack && (cd /tmp/gpack && tar cf - . | xz -9 > .gpu/data.tar.xz)
 Waveforms are rounded to 16 bits (error <= 1.5e-5, about -96 dB of full scale); mag is dropped
 (training never reads it); everything else is exact."""
-import json, sys, h5py, numpy as np
+import json, shutil, sys, h5py, numpy as np
 from pathlib import Path
 out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
 meta = {}
 vids = set()
-import shutil
 for clip in sorted(Path("data/clips").glob("shard-*.h5")):
-    pose = Path("data/pose") / clip.name
-    with h5py.File(clip) as c, h5py.File(pose) as p:
+    with h5py.File(clip) as c:
         keep = np.isin(c["split"][:], [b"train", b"val"])
         d = out / clip.stem; d.mkdir(exist_ok=True)
         m = {"clips_attrs": {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in c.attrs.items()},
-             "pose_attrs": {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in p.attrs.items()},
-             "clips": [], "pose": []}
+             "clips": []}
         for name, ds in c.items():
             if name == "mag":
                 continue
