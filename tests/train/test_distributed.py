@@ -22,10 +22,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _train(rank: int, world_size: int, port: int, out: str) -> None:
+def _train(rank: int, world_size: int, port: int, out: str, env: dict | None = None) -> None:
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), **(env or {}))
     world = distrib.init("cpu")
     torch.manual_seed(rank)  # different initial weights per rank: DDP must broadcast rank 0's
     data = ToyData(gain=False)
@@ -34,20 +34,29 @@ def _train(rank: int, world_size: int, port: int, out: str) -> None:
                     world, log=lambda m: None)
     solver.run()
     torch.save(solver.model.state_dict(), os.path.join(out, f"weights{rank}.pt"))
+    torch.save({"backend": distrib.backend(world),
+                "ddp": isinstance(solver.ddp, torch.nn.parallel.DistributedDataParallel)},
+               os.path.join(out, f"world{rank}.pt"))
     distrib.close()
 
 
-def test_two_ranks_match_each_other_and_a_single_process(tmp_path):
-    mp.spawn(_train, args=(2, _free_port(), str(tmp_path / "ddp")), nprocs=2, join=True)
-    os.environ.pop("RANK", None)
+def _single(out: Path) -> Solver:
+    """The same toy run in one plain process (no group), the reference of the DDP runs."""
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TRIBERT_DDP"):
+        os.environ.pop(k, None)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     data = ToyData(gain=False)
     single = Solver(ToyTask(data), toy_model(dropout=0.0), data, settings(**SETTINGS),
-                    Paths(tmp_path / "s" / "last.pt", tmp_path / "s" / "best.pt",
-                          tmp_path / "s" / "live", tmp_path / "s" / "plots"),
+                    Paths(*(out / n for n in ("last.pt", "best.pt", "live", "plots"))),
                     distrib.World(0, 1, torch.device("cpu")), log=lambda m: None)
     single.run()
+    return single
+
+
+def test_two_ranks_match_each_other_and_a_single_process(tmp_path):
+    mp.spawn(_train, args=(2, _free_port(), str(tmp_path / "ddp")), nprocs=2, join=True)
+    single = _single(tmp_path / "s")
     r0 = torch.load(tmp_path / "ddp" / "weights0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "ddp" / "weights1.pt", weights_only=True)
     ref = single.model.state_dict()
@@ -111,38 +120,15 @@ def test_tiny_tribert_ranks_agree_and_resume_exactly_with_randomness_on(clip_dir
     assert r0["losses"][0] == r0["losses"][1] and len(r0["losses"][0]) == 4
 
 
-def _train_grouped_alone(rank: int, port: int, out: str) -> None:
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1",
-                      LOCAL_RANK="0", TRIBERT_DDP="1")
-    world = distrib.init("cpu")
-    torch.manual_seed(0)
-    data = ToyData(gain=False)
-    solver = Solver(ToyTask(data), toy_model(dropout=0.0), data, settings(**SETTINGS),
-                    Paths(*(Path(out, n) for n in ("last.pt", "best.pt", "live", "plots"))),
-                    world, log=lambda m: None)
-    solver.run()
-    torch.save({"weights": solver.model.state_dict(), "backend": distrib.backend(world),
-                "ddp": isinstance(solver.ddp, torch.nn.parallel.DistributedDataParallel)},
-               os.path.join(out, "alone.pt"))
-    distrib.close()
-
-
 def test_one_rank_can_take_the_whole_distributed_path(tmp_path):
     """TRIBERT_DDP=1: one process joins a group and trains through DDP and the collectives
     (how the NCCL path is checked on a machine with one GPU), to the weights of a plain run."""
-    mp.spawn(_train_grouped_alone, args=(_free_port(), str(tmp_path / "g")), nprocs=1, join=True)
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TRIBERT_DDP"):
-        os.environ.pop(k, None)
-    got = torch.load(tmp_path / "g" / "alone.pt", weights_only=True)
-    assert got["backend"] == "gloo" and got["ddp"]
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    data = ToyData(gain=False)
-    single = Solver(ToyTask(data), toy_model(dropout=0.0), data, settings(**SETTINGS),
-                    Paths(*(Path(tmp_path, "s", n) for n in ("last.pt", "best.pt", "live", "p"))),
-                    distrib.World(0, 1, torch.device("cpu")), log=lambda m: None)
-    single.run()
-    assert isinstance(single.ddp, torch.nn.Module) and single.ddp is single.model
+    mp.spawn(_train, args=(1, _free_port(), str(tmp_path / "g"), {"TRIBERT_DDP": "1"}),
+             nprocs=1, join=True)
+    world = torch.load(tmp_path / "g" / "world0.pt", weights_only=True)
+    assert world["backend"] == "gloo" and world["ddp"]
+    got = torch.load(tmp_path / "g" / "weights0.pt", weights_only=True)
+    single = _single(tmp_path / "s")
+    assert single.ddp is single.model
     for k, v in single.model.state_dict().items():
-        torch.testing.assert_close(got["weights"][k], v, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got[k], v, rtol=1e-5, atol=1e-6)
