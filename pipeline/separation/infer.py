@@ -24,7 +24,7 @@ import torch
 from pipeline.data import spectrogram as sp
 from pipeline.data.spectrogram import CLIP_SAMPLES, ISTFT_SAMPLES
 
-SPAN = ISTFT_SAMPLES          # samples of one window's estimate (65280); windows hop SPAN / 2
+SPAN = ISTFT_SAMPLES          # samples of one window's estimate (65280); windows hop <= SPAN / 2
 
 
 POSE_FIELDS = {"pose": "pose.features", "boxes": "pose.boxes", "absent": "pose.absent"}
@@ -147,13 +147,19 @@ def estimate_waveforms(mask_logits: torch.Tensor, feats: dict, mask: str = "rati
 
 
 def window_starts(n_samples: int, span: int = SPAN) -> np.ndarray:
-    """Start samples of the windows covering ``n_samples`` input samples: one every ``span/2``,
-    the first at ``-span/2`` and the last ending at or after ``n_samples + span/2``, so every
-    input sample lies under exactly two windows' estimates."""
+    """Start samples of the windows covering ``n_samples`` input samples, every window inside
+    the input: the first at 0, the last ending at ``n_samples`` (one window at 0 when the input
+    is at most ``span`` long), evenly spaced at most ``span/2`` apart.
+
+    Windows are not centred on the input's edges with zero padding around it: a window half
+    filled with silence is an input the model never trained on, and on rendered test-split pairs
+    (``tribert bench separate``, 6-s inputs) the padded windows cost 2.9 dB [1.8, 4.0] per part
+    against windows inside the input (docs/experiments.md, section 13)."""
     assert n_samples >= 1 and span % 2 == 0, (n_samples, span)
-    hop = span // 2
-    count = 1 + -(-n_samples // hop)
-    return np.arange(count, dtype=np.int64) * hop - hop
+    if n_samples <= span:
+        return np.zeros(1, np.int64)
+    count = 1 + -(-(n_samples - span) // (span // 2))
+    return np.round(np.linspace(0, n_samples - span, count)).astype(np.int64)
 
 
 def synthesis_window(span: int = SPAN) -> np.ndarray:
@@ -163,22 +169,32 @@ def synthesis_window(span: int = SPAN) -> np.ndarray:
 
 
 def cut_windows(wave: np.ndarray, starts: np.ndarray, length: int = CLIP_SAMPLES) -> np.ndarray:
-    """(K, length) float32 windows of ``wave`` at ``starts`` (zeros outside the input)."""
-    pad = -int(starts[0])
-    padded = np.zeros(pad + int(starts[-1]) + length, np.float32)
-    padded[pad:pad + len(wave)] = wave
-    return np.stack([padded[s + pad:s + pad + length] for s in starts])
+    """(K, length) float32 windows of ``wave`` at ``starts`` (zeros past the input's end: the
+    model's input is ``CLIP_SAMPLES``, 255 samples more than an estimate covers, and a short input
+    is padded to one window)."""
+    assert starts[0] >= 0, starts
+    padded = np.zeros(max(len(wave), int(starts[-1]) + length), np.float32)
+    padded[:len(wave)] = wave
+    return np.stack([padded[s:s + length] for s in starts])
 
 
 def overlap_add(pieces: np.ndarray, starts: np.ndarray, n_samples: int) -> np.ndarray:
-    """Estimates ``(K, S, span)`` of K windows for S sources -> ``(S, n_samples)``: each piece
-    weighted by :func:`synthesis_window` and added at its window's start."""
+    """Estimates ``(K, S, span)`` of K windows for S sources -> ``(S, n_samples)``: a weighted
+    mean of the windows over each sample, the weights Hann cross-fades between neighbouring
+    windows (:func:`synthesis_window`), flat over the first window's first half and the last
+    window's second half, where no other window overlaps."""
     k, s, span = pieces.shape
-    assert len(starts) == k and k >= 2, (pieces.shape, starts.shape)
-    pad = -int(starts[0])
-    out = np.zeros((s, pad + int(starts[-1]) + span), np.float64)
-    w = synthesis_window(span)
-    for piece, start in zip(pieces, starts):
-        out[:, start + pad:start + pad + span] += piece * w
-    assert out.shape[1] >= pad + n_samples, (out.shape, n_samples)
-    return out[:, pad:pad + n_samples].astype(np.float32)
+    assert len(starts) == k and starts[0] >= 0, (pieces.shape, starts)
+    size = max(n_samples, int(starts[-1]) + span)
+    out = np.zeros((s, size), np.float64)
+    total = np.zeros(size, np.float64)
+    for i, (piece, start) in enumerate(zip(pieces, starts)):
+        w = synthesis_window(span)
+        if i == 0:
+            w[:span // 2] = 1.0
+        if i == k - 1:
+            w[span // 2:] = 1.0
+        out[:, start:start + span] += piece * w
+        total[start:start + span] += w
+    assert total[:n_samples].min() > 0, "windows leave samples uncovered"
+    return (out[:, :n_samples] / total[:n_samples]).astype(np.float32)
