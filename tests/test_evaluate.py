@@ -398,3 +398,46 @@ def test_bench_separate_scores_the_cli_on_rendered_test_pairs(data, tmp_path):
         assert figures[f"{name}_lo"] <= figures[name] <= figures[f"{name}_hi"]
     assert figures["improvement"] == pytest.approx(figures["sdr"] - figures["sdr_mix"])
     assert -10 < figures["sdr_mix"] < 10 and "cpu" in figures and figures["mask"] == "ratio"
+    per_pair = [p.split(" / ") for p in figures["per_pair"].split("; ")]
+    assert [len(p) for p in per_pair] == [2, 2]
+    gains = [float(part.rsplit(" ", 1)[1]) for p in per_pair for part in p]
+    assert np.mean(gains) == pytest.approx(figures["improvement"], abs=0.06)
+
+
+def test_bench_separate_counts_a_pair_the_cli_refuses_as_failed_parts(data, tmp_path,
+                                                                      monkeypatch):
+    """A pair `tribert separate` cannot separate (here: no performer found in its first video)
+    does not stop the bench: both its parts are scored as failures and the next pair runs."""
+    import pipeline.tools.separate as cli_separate
+    from pipeline.tools.bench_eval import random_models
+
+    real, calls = cli_separate.separate, []
+
+    def first_pair_has_no_performer(videos, *args, **kwargs):
+        calls.append(videos)
+        if len(calls) == 1:
+            raise cli_separate.SeparateError(f"{videos[0]}: no performer found")
+        return real(videos, *args, **kwargs)
+
+    monkeypatch.setattr(cli_separate, "separate", first_pair_has_no_performer)
+    tribert, stgcn = random_models(tmp_path)
+    result = CliRunner().invoke(cli_main, [
+        "bench", "separate", "--checkpoint", str(tribert), "--stgcn", str(stgcn), "--clips",
+        str(data[0]), "--pairs", "2", "--threads", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "pair 0: " in result.output and "no performer found" in result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert len(calls) == 2 and figures["parts"] == 4 and figures["failures"] >= 2
+    first = [float(part.rsplit(" ", 1)[1]) for part in figures["per_pair"].split("; ")[0]
+             .split(" / ")]
+    # a failed part scores FAILURE_DB (0 dB), so its improvement is minus the mixture's SDR
+    from pipeline.data.dataset import ClipDataset
+    from pipeline.separation import metrics
+    from pipeline.tools.bench_separate import pick_pairs
+
+    ds = ClipDataset(data[0], "test", fields=("waveform",))
+    refs = np.stack([ds[c]["waveform"].numpy().astype(np.float64) / 2
+                     for c in pick_pairs(data[0], 2, 0)[0]])
+    mix_sdr = metrics.separation_metrics(refs, refs).sdr_mix
+    assert metrics.FAILURE_DB == 0.0
+    np.testing.assert_allclose(first, -np.asarray(mix_sdr), atol=0.06)

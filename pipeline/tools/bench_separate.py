@@ -4,7 +4,11 @@ that audio, the two clips' audio (each scaled 1/2, as in training and evaluation
 into a mixture wav, and :func:`pipeline.tools.separate.separate` (the code behind ``tribert
 separate``) separates the mixture given the two videos. Each written part is scored against its
 clip with BSS Eval, beside the mixture as the estimate; the figures are means over the pairs with
-95% bootstrap intervals.
+95% bootstrap intervals, and ``per_pair`` gives each pair's classes and improvements (dB over
+the mixture), so the parts that fail can be seen. A pair the CLI cannot separate (an error such
+as no performer found, or not one part per video) is reported on stderr and both its parts are
+scored as failures (``failures``; ``metrics.FAILURE_DB``), as evaluation scores a silent
+estimate.
 
 Keypoints come from the renderer's JSON by default (``--mediapipe``: MediaPipe finds them, as
 for a user's video). Only test-split audio is used, so the model never trained on it; the
@@ -96,7 +100,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threa
     torch.set_num_threads(threads)
     ds = ClipDataset(clips, "test", fields=("waveform", "label"))
     rate = 11025
-    sdr, sdr_mix, si, failures, wall = [], [], [], 0, 0.0
+    sdr, sdr_mix, si, failures, wall, names = [], [], [], 0, 0.0, []
     with tempfile.TemporaryDirectory(prefix="tribert-bench-separate-") as tmp:
         tmp = Path(tmp)
         for k, (i, j) in enumerate(pick_pairs(clips, count, seed)):
@@ -107,6 +111,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threa
                 item = ds[c]
                 wave = item["waveform"].numpy().astype(np.float64)
                 name = CLASSES[int(np.nonzero(item["label"].numpy())[0][0])]
+                names.append(name)
                 video = folder / f"v{side + 1}.mp4"
                 render_clip(wave.astype(np.float32), rate, name, video, seed * 1000 + 2 * k + side)
                 refs.append(wave / 2)
@@ -119,10 +124,11 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threa
                                    stgcn=stgcn, keypoints=None if mediapipe else
                                    [v.with_suffix(".json") for v in videos], mask=mask,
                                    progress=False)
-            except SeparateError as e:
-                raise click.ClickException(e.message) from None
+            except SeparateError as e:    # e.g. no performer found: the pair's parts fail
+                click.echo(f"pair {k}: {e.message}", err=True)
+                written = []
             wall += time.perf_counter() - start
-            if len(written) != 2:
+            if len(written) != 2:    # not one part per video: both parts count as failures
                 failures += 2
                 sdr += [metrics.FAILURE_DB] * 2
                 si += [metrics.FAILURE_DB] * 2
@@ -145,6 +151,8 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threa
         c = metrics.mean_ci(values)
         figures.update({name: c["mean"], f"{name}_lo": c["lo"], f"{name}_hi": c["hi"]})
     figures["parts_above_6db"] = float(np.mean(imp >= 6.0))
+    figures["per_pair"] = "; ".join(f"{names[a]} {imp[a]:+.1f} / {names[a + 1]} {imp[a + 1]:+.1f}"
+                                    for a in range(0, len(imp), 2))
     figures["separate_s_per_pair"] = wall / count
     figures["peak_rss_mb"] = peak_rss_mb()
     report("separate", figures, as_json, "tribert separate on rendered test-split pairs (dB)")
