@@ -257,6 +257,9 @@ class StgcnParams(Section):
     dropout: float = Field(0.2, ge=0.0, le=0.9)
     threads: int = Field(2, ge=1, le=256)
     seed: int = Field(0, ge=0)
+    hands: bool = Field(True, description="the hand joints (26..67) enter ST-GCN; false: body "
+                        "joints only, here and wherever the checkpoint is used (pose_features, "
+                        "tribert separate), for keypoints whose hands the detector misses")
 
     @model_validator(mode="after")
     def _window_stride(self):

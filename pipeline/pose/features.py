@@ -49,7 +49,8 @@ from pipeline.params import params_hash
 from pipeline.pose import keypoints as kpio
 from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS
 from pipeline.schema import PoseFeaturesParams
-from pipeline.pose.stgcn import FEATURE_CHANNELS, STGCN, STRIDE, load_checkpoint, to_input
+from pipeline.pose.stgcn import (FEATURE_CHANNELS, STGCN, STRIDE, drop_hands, load_checkpoint,
+                                  to_input)
 
 FLOAT16_MAX = 65504.0
 
@@ -121,6 +122,8 @@ def normalised_boxes(boxes: np.ndarray, size: int) -> np.ndarray:
 def centre_features(model: STGCN, windows: np.ndarray) -> np.ndarray:
     """(B, 3, C, V, M) windows -> (B, M, 256, V) features of each window's centre frame."""
     b, _, c, v, m = windows.shape
+    if not getattr(model, "hands", True):   # trained on body joints only (stgcn.hands: false)
+        windows = drop_hands(windows)
     f = model.features(torch.from_numpy(windows))               # (B, 256, C/4, V, M)
     assert f.shape == (b, FEATURE_CHANNELS, c // STRIDE, v, m), f.shape
     seq = f.permute(0, 1, 3, 4, 2).reshape(b, -1, c // STRIDE)   # time last for interpolate

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS, halpe_adjacency
+from pipeline.pose.halpe import LEFT_HAND, NUM_JOINTS, NUM_PERSONS, halpe_adjacency
 
 BLOCKS = ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1), (256, 2), (256, 1), (256, 1))
 FEATURE_CHANNELS = 256  # the last block's channels, whatever the width (paper: 2 x 256 x 68)
@@ -52,6 +52,17 @@ def to_input(keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         out[:, p, :, 2] = keypoints[:, p, :, 2]
     out[~seen] = 0.0
     return np.ascontiguousarray(out.transpose(3, 0, 2, 1))
+
+
+HAND_JOINTS = slice(LEFT_HAND, NUM_JOINTS)   # both hands' 21 joints (26..67)
+
+
+def drop_hands(x: np.ndarray) -> np.ndarray:
+    """A copy of network input ``(..., 3, T, V, M)`` with the hand joints missing (zero, as a
+    joint with score 0 is), for a network trained on body joints only (``stgcn.hands: false``)."""
+    out = np.array(x, np.float32, copy=True)
+    out[..., HAND_JOINTS, :] = 0.0
+    return out
 
 
 def present_persons(x: torch.Tensor) -> torch.Tensor:
@@ -110,6 +121,7 @@ class STGCN(nn.Module):
         super().__init__()
         self.config = {"num_classes": num_classes, "in_channels": in_channels, "width": width,
                        "dropout": dropout}
+        self.hands = True   # inputs hold the hand joints; False: body only (drop_hands)
         a = torch.from_numpy(halpe_adjacency())
         self.data_bn = nn.BatchNorm1d(in_channels * NUM_JOINTS)
         blocks, c_in = [], in_channels
@@ -151,7 +163,8 @@ def save_checkpoint(model: STGCN, path, extra: dict) -> None:
     from pipeline import atomic
 
     with atomic.atomic_path(path) as tmp:
-        torch.save({"config": dict(model.config), "state_dict": model.state_dict(), **extra}, tmp)
+        torch.save({"config": dict(model.config), "state_dict": model.state_dict(),
+                    "hands": bool(model.hands), **extra}, tmp)
 
 
 def load_checkpoint(path, map_location: str = "cpu") -> STGCN:
@@ -162,6 +175,7 @@ def load_checkpoint(path, map_location: str = "cpu") -> STGCN:
     try:
         model = STGCN(**ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])
+        model.hands = bool(ckpt.get("hands", True))   # trained on the hand joints (stgcn.hands)
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ValueError(f"{path}: not a usable ST-GCN checkpoint: {why}") from None

@@ -27,7 +27,7 @@ from pipeline.data import manifest
 from pipeline.classes import CLASSES, multi_hot
 from pipeline.pose import keypoints as kpio
 from pipeline.schema import StgcnParams
-from pipeline.pose.stgcn import STGCN, save_checkpoint, to_input
+from pipeline.pose.stgcn import STGCN, drop_hands, save_checkpoint, to_input
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,10 @@ class Sequence:
     y: np.ndarray
 
 
-def load_sequences(manifest_path: str | Path, keypoint_dir: str | Path, split: str) -> list[Sequence]:
-    """The keypoint sequences of one split's usable videos (those with a keypoint file)."""
+def load_sequences(manifest_path: str | Path, keypoint_dir: str | Path, split: str,
+                   hands: bool = True) -> list[Sequence]:
+    """The keypoint sequences of one split's usable videos (those with a keypoint file); body
+    joints only without ``hands``."""
     keypoint_dir = Path(keypoint_dir)
     out = []
     for row in manifest.read(manifest_path):
@@ -48,7 +50,8 @@ def load_sequences(manifest_path: str | Path, keypoint_dir: str | Path, split: s
         if row.split != split or not row.ok or not path.exists():
             continue
         k = kpio.load(path)
-        out.append(Sequence(row.video_id, to_input(k["keypoints"], k["boxes"]),
+        x = to_input(k["keypoints"], k["boxes"])
+        out.append(Sequence(row.video_id, x if hands else drop_hands(x),
                             np.asarray(multi_hot(row.classes), np.float32)))
     return out
 
@@ -126,6 +129,7 @@ def train(train_seqs: list[Sequence], val_seqs: list[Sequence], p: StgcnParams,
     torch.manual_seed(p.seed)
     rng = np.random.default_rng(p.seed)
     model = STGCN(num_classes=len(CLASSES), width=p.width, dropout=p.dropout)
+    model.hands = p.hands
     opt = torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     steps_per_epoch = math.ceil(len(train_seqs) * p.windows_per_video / p.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, p.epochs * steps_per_epoch)
@@ -152,9 +156,10 @@ def train(train_seqs: list[Sequence], val_seqs: list[Sequence], p: StgcnParams,
 def run(manifest_path, keypoint_dir, model_path, metrics_path, p: StgcnParams, log=print) -> dict:
     """The stage: train on the train split, write the checkpoint and metrics.json atomically."""
     torch.set_num_threads(p.threads)
-    train_seqs = load_sequences(manifest_path, keypoint_dir, "train")
-    val_seqs = load_sequences(manifest_path, keypoint_dir, "val")
-    log(f"stgcn: {len(train_seqs)} train and {len(val_seqs)} val videos")
+    train_seqs = load_sequences(manifest_path, keypoint_dir, "train", p.hands)
+    val_seqs = load_sequences(manifest_path, keypoint_dir, "val", p.hands)
+    log(f"stgcn: {len(train_seqs)} train and {len(val_seqs)} val videos"
+        f"{'' if p.hands else ', body joints only (stgcn.hands: false)'}")
     model, metrics = train(train_seqs, val_seqs, p, log)
     save_checkpoint(model, model_path, {"classes": list(CLASSES), "window": p.window,
                                         "metrics": metrics})

@@ -114,3 +114,55 @@ def test_stage_writes_a_loadable_checkpoint_and_metrics(tmp_path):
     assert saved["val_accuracy"] == saved["val_top1"] == sum(hits) / 2
     assert model.config["width"] == 0.0625
     assert torch.load(tmp_path / "m" / "stgcn.pt", weights_only=True)["classes"][14] == "cello"
+
+
+def test_body_only_network_ignores_the_hand_joints_and_its_checkpoint_says_so(tmp_path):
+    """``stgcn.hands: false``: the checkpoint records it and the pose features it gives (in
+    pose_features and tribert separate, both through centre_features) do not depend on the hand
+    joints, while a network with hands does."""
+    from pipeline.pose.features import centre_features
+    from pipeline.pose.stgcn import HAND_JOINTS, drop_hands
+
+    torch.manual_seed(0)
+    model = STGCN(width=0.125).eval()
+    save_checkpoint(model, tmp_path / "hands.pt", {})
+    model.hands = False
+    save_checkpoint(model, tmp_path / "body.pt", {})
+    with_hands, body = load_checkpoint(tmp_path / "hands.pt"), load_checkpoint(tmp_path / "body.pt")
+    assert with_hands.hands is True and body.hands is False
+    assert torch.load(tmp_path / "body.pt", weights_only=True)["hands"] is False
+
+    x = np.random.default_rng(0).normal(0, 0.3, (2, 3, 16, 68, 2)).astype(np.float32)
+    moved = x.copy()
+    moved[..., HAND_JOINTS, :] += 0.5                 # only the hands move
+    np.testing.assert_array_equal(centre_features(body, x), centre_features(body, moved))
+    assert not np.allclose(centre_features(with_hands, x), centre_features(with_hands, moved))
+    # body-only features are those of the input with the hands missing
+    np.testing.assert_allclose(centre_features(body, x),
+                               centre_features(with_hands, drop_hands(x)), rtol=1e-6, atol=1e-6)
+    assert x[..., HAND_JOINTS, :].any()               # drop_hands copied, the input is intact
+
+
+def test_stage_trains_on_body_joints_only_when_asked(tmp_path):
+    from pose_motion import SIZE, boxes_of, keypoint_sequence
+    from pipeline.data import manifest
+    from pipeline.pose import keypoints, stgcn_train
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, split in enumerate(["train", "train", "val"]):
+        vid = f"video{i:06d}"
+        kp = keypoint_sequence(i % 2, 12, rng)
+        keypoints.save(tmp_path / "kp" / f"{vid}.npz", kp, boxes_of(kp), ~kp[..., 2].any(-1),
+                       fps=8, width=SIZE, height=SIZE, backend="annotations")
+        rows.append(manifest.Row(vid, (("cello", "flute")[i % 2],), split=split,
+                                 video=f"{vid}.mp4"))
+    manifest.write(tmp_path / "manifest.csv", rows)
+    seqs = stgcn_train.load_sequences(tmp_path / "manifest.csv", tmp_path / "kp", "train",
+                                      hands=False)
+    assert not seqs[0].x[:, :, 26:].any() and seqs[0].x[:, :, :26].any()
+    p = StgcnParams(width=0.0625, window=8, epochs=1, windows_per_video=1, batch_size=2,
+                    hands=False)
+    stgcn_train.run(tmp_path / "manifest.csv", tmp_path / "kp", tmp_path / "stgcn.pt",
+                    tmp_path / "metrics.json", p, log=lambda *_: None)
+    assert load_checkpoint(tmp_path / "stgcn.pt").hands is False
