@@ -122,3 +122,16 @@ def test_shards_carry_checksums_and_older_ones_are_flagged(shard, tmp_path):
     assert r.exit_code == 0, r.output
     line = next(x for x in r.output.splitlines() if "no checksums on" in x)
     assert "frames" in line and "waveform" in line
+
+
+@pytest.mark.parametrize("hands, says", [(True, "body and hands (68)"),
+                                         (False, "body only (26; stgcn.hands: false)")])
+def test_stgcn_checkpoint_card_says_which_joints_it_was_trained_on(tmp_path, hands, says):
+    from pipeline.pose.stgcn import STGCN, save_checkpoint
+
+    model = STGCN(width=0.0625)
+    model.hands = hands
+    save_checkpoint(model, tmp_path / "stgcn.pt", {})
+    r = _run(tmp_path / "stgcn.pt")
+    assert r.exit_code == 0, r.output
+    assert "STGCN model package" in r.output and f"joints       {says}" in r.output

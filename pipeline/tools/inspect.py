@@ -154,6 +154,9 @@ def model_card(path: str | Path, test_metrics: str | Path | None = None) -> str:
     lines = [f"{path}: {what}{type(model).__name__} model package",
              f"  parameters   {n:,}" + ("" if trainable == n else f" ({trainable:,} trainable)"),
              "  arguments    " + ", ".join(f"{k}={v}" for k, v in sorted(model.init_kwargs.items()))]
+    if stgcn:
+        lines.append("  joints       " + ("body and hands (68)" if model.hands else
+                                         "body only (26; stgcn.hands: false)"))
     rec = pkg.get("provenance") if isinstance(pkg, dict) else None
     if not isinstance(rec, dict):
         lines.append("  provenance   none recorded (not written by a stage of this version)")
