@@ -398,10 +398,15 @@ def test_bench_separate_scores_the_cli_on_rendered_test_pairs(data, tmp_path):
         assert figures[f"{name}_lo"] <= figures[name] <= figures[f"{name}_hi"]
     assert figures["improvement"] == pytest.approx(figures["sdr"] - figures["sdr_mix"])
     assert -10 < figures["sdr_mix"] < 10 and "cpu" in figures and figures["mask"] == "ratio"
-    per_pair = [p.split(" / ") for p in figures["per_pair"].split("; ")]
-    assert [len(p) for p in per_pair] == [2, 2]
-    gains = [float(part.rsplit(" ", 1)[1]) for p in per_pair for part in p]
+    gains = _per_pair_gains(figures)
+    assert [len(p) for p in gains] == [2, 2]
     assert np.mean(gains) == pytest.approx(figures["improvement"], abs=0.06)
+
+
+def _per_pair_gains(figures: dict) -> list[list[float]]:
+    """The gains of each pair's two parts from the bench's ``per_pair`` text."""
+    return [[float(part.rsplit(" ", 1)[1]) for part in pair.split(" / ")]
+            for pair in figures["per_pair"].split("; ")]
 
 
 def test_bench_separate_counts_a_pair_the_cli_refuses_as_failed_parts(data, tmp_path,
@@ -428,8 +433,7 @@ def test_bench_separate_counts_a_pair_the_cli_refuses_as_failed_parts(data, tmp_
     assert "pair 0: " in result.output and "no performer found" in result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
     assert len(calls) == 2 and figures["parts"] == 4 and figures["failures"] >= 2
-    first = [float(part.rsplit(" ", 1)[1]) for part in figures["per_pair"].split("; ")[0]
-             .split(" / ")]
+    first = _per_pair_gains(figures)[0]
     # a failed part scores FAILURE_DB (0 dB), so its improvement is minus the mixture's SDR
     from pipeline.data.dataset import ClipDataset
     from pipeline.separation import metrics

@@ -188,8 +188,9 @@ def overlap_add(pieces: np.ndarray, starts: np.ndarray, n_samples: int) -> np.nd
     size = max(n_samples, int(starts[-1]) + span)
     out = np.zeros((s, size), np.float64)
     total = np.zeros(size, np.float64)
+    hann = synthesis_window(span)
     for i, (piece, start) in enumerate(zip(pieces, starts)):
-        w = synthesis_window(span)
+        w = hann.copy()
         if i == 0:
             w[:span // 2] = 1.0
         if i == k - 1:
