@@ -16,7 +16,7 @@ from model.backbone import make_backbone
 from model.layout import to_format
 from model.summary import format_table, param_table
 from model.tribert import check_inputs
-from model.unet import down, up
+from model.unet import down, synthesize, up
 from model.visual import prepare_frames
 
 
@@ -104,7 +104,7 @@ class SoundOfPixels(nn.Module):
             visual, pooled = self.frames_net(frames, pooled=True)
         visual = visual.reshape(B, N, -1)                                    # (B, N, K)
         audio = self.sound_net(batch["log_mag_mix"])                         # (B, K, F, T)
-        mask_logits = torch.einsum("bnk,bkft->bnft", visual * self.scale, audio) + self.bias
+        mask_logits = synthesize(audio, visual * self.scale) + self.bias
         out = {"mask_logits": mask_logits, "fused": visual}
         if self.classifier is not None:   # class probabilities for the visual (BCE) loss
             out["visual_scores"] = torch.sigmoid(self.classifier(pooled)).reshape(B, N, -1)

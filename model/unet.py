@@ -100,6 +100,22 @@ class FiLM(nn.Module):
         return x * (1 + gamma) + beta
 
 
+def synthesize(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Sound-of-Pixels' synthesizer: sum_k w[b, n, k] a[b, k] for every source n.
+
+    In channels-last ``a`` is stored as (B, F, T, K), so the sum is one batched matrix product
+    over a view of it; converting ``a`` to NCHW first (what an einsum does) cost a copy of the
+    full-resolution K-channel map forward and one backward, 44 ms of the tiny training step.
+
+    Shape: a (B, K, F, T), w (B, N, K) -> (B, N, F, T), contiguous.
+    """
+    B, K, Fq, T = a.shape
+    if a.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous():
+        out = torch.bmm(a.permute(0, 2, 3, 1).reshape(B, Fq * T, K), w.transpose(1, 2))
+        return out.reshape(B, Fq, T, -1).permute(0, 3, 1, 2).contiguous()     # (B, N, F, T)
+    return torch.einsum("bnk,bkft->bnft", w, a.contiguous())
+
+
 class AttentionUNet(nn.Module):
     """Log mixture spectrogram + a per-source feature -> that source's mask logits.
 
@@ -167,7 +183,7 @@ class AttentionUNet(nn.Module):
                 x = torch.cat([x, gate(x, skip)], dim=1)
             a = self.ups[-1](x)                                            # (B, K, F, T)
             w = self.synthesizer(feature)                                  # (B, N, K)
-            return torch.einsum("bnk,bkft->bnft", w, a.contiguous())
+            return synthesize(a, w)
         # share the mixture's encoder output among its N sources: (B, ...) -> (B * N, ...)
         feats = [to_format(f.repeat_interleave(N, dim=0), self) for f in feats]
         v = feature.reshape(B * N, D)

@@ -7,7 +7,7 @@ from model.embeddings import AudioEmbedding, PoseEmbedding, TokenMasking, VGGish
 from model.encoder import STREAMS, TriBERTEncoder
 from model.heads import AudioClassifier, SOSPooler, WSDDNHead, fuse
 from model.sop import SoundOfPixels
-from model.unet import AttentionGate, AttentionUNet, SelfGuidedFusion
+from model.unet import AttentionGate, AttentionUNet, SelfGuidedFusion, synthesize
 from model.visual import DecoupledSpatialAttention, VisualTokenizer
 from model_inputs import make_batch
 
@@ -103,6 +103,21 @@ def test_unet_encoder_is_shared_by_the_sources():
     together = unet(spec, feats)
     one = unet(spec[1:], feats[1:, 2:3])
     torch.testing.assert_close(together[1:, 2:3], one)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_synthesize_is_the_weighted_sum_of_the_channels_in_either_layout(channels_last):
+    torch.manual_seed(0)
+    a = torch.randn(3, 5, 8, 6)
+    a = (a.contiguous(memory_format=torch.channels_last) if channels_last else a).requires_grad_()
+    w = torch.randn(3, 2, 5, requires_grad=True)
+    out = synthesize(a, w)
+    ref = (w[:, :, :, None, None] * a[:, None]).sum(dim=2)
+    torch.testing.assert_close(out, ref)
+    assert out.is_contiguous()
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad((out * g).sum(), (a, w))
+    torch.testing.assert_close(grads, torch.autograd.grad((ref * g).sum(), (a, w)))
 
 
 def test_sound_of_pixels_shape():
