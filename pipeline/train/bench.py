@@ -16,7 +16,12 @@ batch, sources, steps and threads, then this project's presets, and reports
 ``official_over_paper`` = official step / paper-preset step (and so for each preset): a ratio of two figures taken under
 the same load, on the same CPU, with the same allocator (the README quotes only such ratios).
 
-``train``: training throughput on this machine, per model preset.
+``train``: training throughput on this machine, per model preset. With ``--against-commit REV``
+it instead times the default tiny training step of another commit of this project (checked out
+in a temporary git worktree, run with that commit's own code and defaults) and of this code
+(``params.yaml``'s model, ``train.memory_format: auto`` as training uses), alternately, each in a
+fresh process on the same shards, and reports the ratio of the medians: how much faster the
+default training step has become since REV, in one run.
 
 For each preset, a few real training steps (the solver's own loop: data from the clip shards
 through the DataLoader, mixture features, forward, loss, backward, Adam) after a warm-up step;
@@ -227,29 +232,47 @@ def official_step(script: Path, repo: Path, python: str, batch: int, sources: in
               default=DEFAULT_OFFICIAL_SCRIPT, show_default=True)
 @click.option("--official-python", default=sys.executable, show_default=True,
               help="the Python (with torch, no torchvision) that runs the official step")
+@click.option("--rounds", default=1, show_default=True,
+              help="measure everything this many times, alternating the order (the official "
+              "step first in odd rounds, last in even ones); step times and ratios are medians "
+              "over rounds, so a machine that speeds up or slows down mid-run favours neither")
 def bench_model(presets, arch, batch, sources, steps, threads, bf16, memory_format, as_json,
-                official_repo, official_script, official_python):
+                official_repo, official_script, official_python, rounds):
     """Forward, backward and optimizer time per training step, per sample, peak memory and a
     per-block breakdown for each preset; with --against-official, the official model's step in
     the same run and the ratio."""
     figures = {"batch": batch, "sources": sources, "threads": threads, "bf16": bf16,
-               "memory_format": memory_format,
+               "memory_format": memory_format, "rounds": rounds,
                "load_average_start": os.getloadavg()[0]}
-    if official_repo is not None:
-        official = official_step(official_script, official_repo, official_python, batch,
-                                 sources, steps, threads)
-        for k in ("params", "params_match", "step_forward_s", "step_backward_s",
-                  "step_optimizer_s", "step_total_s", "step_cpu_s", "peak_rss_mb"):
-            if k in official:
-                figures[f"official.{k}"] = official[k]
-    for preset in presets:
-        for k, v in run_isolated(preset, arch, batch, sources, steps, threads, bf16,
-                                 memory_format).items():
-            figures[f"{preset}.{k}"] = v
+    totals: dict[str, list] = {}
+    for r in range(rounds):
+        order = ([None] if official_repo is not None else []) + list(presets)
+        for who in (order if r % 2 == 0 else order[::-1]):
+            if who is None:
+                official = official_step(official_script, official_repo, official_python,
+                                         batch, sources, steps, threads)
+                got = {f"official.{k}": official[k] for k in (
+                    "params", "params_match", "step_forward_s", "step_backward_s",
+                    "step_optimizer_s", "step_total_s", "step_cpu_s", "peak_rss_mb")
+                    if k in official}
+                who = "official"
+            else:
+                got = {f"{who}.{k}": v for k, v in run_isolated(
+                    who, arch, batch, sources, steps, threads, bf16, memory_format).items()}
+            totals.setdefault(who, []).append(got[f"{who}.step_total_s"])
+            if r == 0:                                   # the breakdown: the first round's
+                figures.update(got)
+    if rounds > 1:
+        for who, ts in totals.items():
+            figures[f"{who}.step_total_s"] = statistics.median(ts)
+            figures[f"{who}.step_total_s_all"] = json.dumps([round(t, 3) for t in ts])
     if official_repo is not None:   # how many times faster than the official step, per preset
         for preset in presets:
             figures[f"official_over_{preset}"] = (figures["official.step_total_s"]
                                                   / figures[f"{preset}.step_total_s"])
+            if rounds > 1:
+                figures[f"official_over_{preset}_all"] = json.dumps(
+                    [round(o / t, 3) for o, t in zip(totals["official"], totals[preset])])
     figures["load_average_end"] = os.getloadavg()[0]
     report("model", figures, as_json, title=f"tribert bench model ({arch}, batch {batch} x {sources} sources)")
 
@@ -299,6 +322,66 @@ def bench_preset(preset: str, clips: Path, pose: Path | None, batch: int, steps:
     return out
 
 
+RUN_CLI = "import sys; sys.path.insert(0, '.'); from pipeline.cli import main; main()"
+
+
+def _tiny_step(cwd: Path, args: list[str]) -> dict:
+    """One ``tribert bench train --presets tiny --json`` of the code in ``cwd``, in a fresh
+    process (that code's own package: ``cwd`` first on the path)."""
+    env = {**os.environ, "PYTHONPATH": str(cwd), "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([sys.executable, "-c", RUN_CLI, "bench", "train", "--presets", "tiny",
+                           "--json", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise click.ClickException(f"bench train in {cwd} failed (exit {proc.returncode}): {tail}")
+    return json.loads(lines[-1])
+
+
+def against_commit(rev: str, clips: Path, pose: Path | None, steps: int, batch: int,
+                   rounds: int, workers: int = 0, params_path: str = "params.yaml",
+                   log=print) -> dict:
+    """The default tiny training step of commit ``rev`` against this code's (the model of
+    ``params_path``), alternately (``rev`` first in odd rounds), ``rounds`` times each, both
+    with ``workers`` loader processes; medians and their ratio."""
+    here = Path(__file__).resolve().parents[2]          # this code's checkout
+    common = ["--clips", str(clips.resolve()), "--pose", str(pose.resolve()) if pose else "",
+              "--steps", str(steps), "--batch", str(batch), "--workers", str(workers)]
+    params = str(Path(params_path).resolve()) if params_path else ""
+    times: dict[str, list] = {"against": [], "this": []}
+    waits: dict[str, list] = {"against": [], "this": []}
+    with tempfile.TemporaryDirectory(prefix="tribert-against-") as tmp:
+        tree = Path(tmp, "tree")
+        add = subprocess.run(["git", "-C", str(here), "worktree", "add", "--detach", str(tree),
+                              rev], capture_output=True, text=True)
+        if add.returncode != 0:
+            raise click.ClickException(f"cannot check out {rev!r}: "
+                                       f"{(add.stderr.strip().splitlines() or ['?'])[-1]}")
+        commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        try:
+            for r in range(rounds):
+                order = ("against", "this") if r % 2 == 0 else ("this", "against")
+                for who in order:
+                    figures = (_tiny_step(tree, common) if who == "against" else
+                               _tiny_step(here, common + ["--memory-formats", "auto", "--params", params]))
+                    times[who].append(figures["tiny.step_s"])
+                    waits[who].append(figures["tiny.data_wait_share"])
+                    log(f"round {r + 1}: {who} {figures['tiny.step_s']:.3f} s per step")
+        finally:
+            subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"against.commit": commit, "rounds": rounds, "tiny.batch": batch, "workers": workers,
+            "tiny.model": params_path or "preset defaults",
+            "against.tiny.step_s": med["against"], "tiny.step_s": med["this"],
+            "against.tiny.step_s_all": json.dumps([round(t, 4) for t in times["against"]]),
+            "tiny.step_s_all": json.dumps([round(t, 4) for t in times["this"]]),
+            "against.tiny.data_wait_share": statistics.median(waits["against"]),
+            "tiny.data_wait_share": statistics.median(waits["this"]),
+            "against_over_this": med["against"] / med["this"]}
+
+
 @click.command("train")
 @click.option("--clips", default="data/clips", show_default=True, type=click.Path())
 @click.option("--pose", default="data/pose", show_default=True,
@@ -316,19 +399,38 @@ def bench_preset(preset: str, clips: Path, pose: Path | None, batch: int, steps:
 @click.option("--params", "params_path", default="params.yaml", show_default=True,
               help="The model section of the preset it names is used (other presets: their "
               "defaults); '' = every preset's defaults.")
+@click.option("--against-commit", "against", default=None, metavar="REV",
+              help="Time the default tiny training step of commit REV of this project (its own "
+              "code and defaults, in a temporary git worktree) and this code's, alternately, "
+              "on the same shards; print the ratio. Other presets are not timed.")
+@click.option("--rounds", default=3, show_default=True,
+              help="With --against-commit: timed runs of each side (medians are compared).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_train(clips, pose, steps, batch, paper_steps, paper_batch, workers, presets,
-                memory_formats, params_path, as_json):
+                memory_formats, params_path, against, rounds, as_json):
     """Training throughput (samples/s) and data-wait share per preset, on real clip shards."""
-    import torch
-
-    from model import layout
-    from pipeline.params import load_params
-
     clips = Path(clips)
     if not any(clips.glob("shard-*.h5")):
         raise click.ClickException(f"{clips}: no clip shards; run `dvc repro decode` first")
     pose = Path(pose) if pose and any(Path(pose).glob("shard-*.h5")) else None
+    if against:
+        log = (lambda m: click.echo(m, err=True)) if as_json else click.echo
+        figures = against_commit(against, clips, pose, steps, batch, rounds, workers,
+                                 params_path, log)
+        title = f"tribert bench train --against-commit {against}"
+    else:
+        figures = _presets(clips, pose, steps, batch, paper_steps, paper_batch, workers,
+                           presets, memory_formats, params_path)
+        title = "tribert bench train (after one warm-up step)"
+    report("train", figures, as_json, title)
+
+
+def _presets(clips, pose, steps, batch, paper_steps, paper_batch, workers, presets,
+             memory_formats, params_path) -> dict:
+    import torch
+
+    from model import layout
+    from pipeline.params import load_params
     from pipeline.schema import TrainParams
 
     formats = tuple(f.strip() for f in memory_formats.split(",") if f.strip())
@@ -346,4 +448,4 @@ def bench_train(clips, pose, steps, batch, paper_steps, paper_batch, workers, pr
         figures[f"{preset}.model"] = params_path if mp_ is not None else "preset defaults"
         figures.update(bench_preset(preset, clips, pose, b, n, workers, mp_, formats))
     figures["peak_rss_mb"] = peak_rss_mb()
-    report("train", figures, as_json, "tribert bench train (after one warm-up step)")
+    return figures

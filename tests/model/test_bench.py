@@ -1,3 +1,4 @@
+import pytest
 from click.testing import CliRunner
 
 from pipeline.train.bench import make_inputs
@@ -57,6 +58,17 @@ def test_against_official_times_it_in_the_same_run_and_prints_the_ratio(tmp_path
     ran = json.loads((tmp_path / "official_step.py.argv.json").read_text())
     assert ran == {"repo": str(repo.resolve()), "batch": "1", "sources": "2", "steps": "1",
                    "threads": "1", "json": True}
+
+    # rounds: each side measured again in the other order; the ratio is of the medians
+    result = CliRunner().invoke(main, args + ["--rounds", "2"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    tiny = json.loads(figures["tiny.step_total_s_all"])
+    assert json.loads(figures["official.step_total_s_all"]) == [3.5, 3.5] and len(tiny) == 2
+    assert figures["tiny.step_total_s"] == pytest.approx(sum(tiny) / 2, abs=1e-3)
+    assert figures["official_over_tiny"] == pytest.approx(3.5 / figures["tiny.step_total_s"])
+    assert json.loads(figures["official_over_tiny_all"]) == pytest.approx(
+        [3.5 / t for t in tiny], rel=1e-2)
 
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -107,3 +107,50 @@ def test_report_json_shape(capsys):
     figures = json.loads(capsys.readouterr().out)
     assert set(figures) == {"bench", "speed", "cpu", "cpu_isa", "cpu_torch_kernels", "cpu_count"}
     assert figures["bench"] == "x" and figures["speed"] == 1.5
+
+
+def _in_git_checkout() -> bool:
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
+                          capture_output=True).returncode == 0
+
+
+needs_git = pytest.mark.skipif(not _in_git_checkout(), reason="not a git checkout with a commit")
+
+
+@needs_git
+def test_bench_train_against_a_commit_times_both_codes_in_one_run(clip_dir):
+    """--against-commit: the other commit's own bench in a temporary worktree and this code's,
+    alternately; the ratio is of the two medians, and the worktree is gone afterwards."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    before = subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True,
+                            text=True).stdout
+    res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir), "--pose", "",
+                                    "--steps", "1", "--batch", "2", "--against-commit", "HEAD",
+                                    "--rounds", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    figures = json.loads(res.output.strip().splitlines()[-1])
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    assert figures["against.commit"] == head and figures["rounds"] == 2
+    against, this = (json.loads(figures[k]) for k in ("against.tiny.step_s_all", "tiny.step_s_all"))
+    assert len(against) == len(this) == 2 and min(against + this) > 0
+    assert figures["against_over_this"] == pytest.approx(
+        figures["against.tiny.step_s"] / figures["tiny.step_s"], rel=1e-6)
+    assert figures["tiny.step_s"] == pytest.approx(sum(this) / 2, rel=1e-3)
+    after = subprocess.run(["git", "-C", str(root), "worktree", "list"], capture_output=True,
+                           text=True).stdout
+    assert after == before
+
+
+@needs_git
+def test_bench_train_against_an_unknown_commit_names_it(clip_dir):
+    res = CliRunner().invoke(main, ["bench", "train", "--clips", str(clip_dir),
+                                    "--against-commit", "no-such-rev-123"])
+    assert res.exit_code != 0 and "no-such-rev-123" in res.output
