@@ -23,7 +23,8 @@ Guarantees:
   weights), optimiser, scheduler, every rank's RNG states (python, numpy, torch, CUDA), and the
   data order (seed, epoch, steps done in the epoch). A run that finds an unfinished ``last.pt``
   of the same configuration resumes from it and ends with the same weights as an uninterrupted
-  run (data loading with ``workers: 0``; with workers the data order is still exact).
+  run (items are drawn per (seed, epoch, index), so loader workers do not change them;
+  tests/train/test_resume_stage.py runs with params.yaml's ``workers: 1``).
 - The best model is chosen on the validation SDR (never on test). Its package travels inside
   every ``last.pt`` (an interruption cannot lose it, though DVC deletes the model file before
   re-running the stage) and is written as the model file when the run finishes.
