@@ -405,7 +405,7 @@ class ModelParams(Section):
 TRAIN_PRESETS: dict[str, dict] = {
     "paper": dict(lr=1e-5, batch_size=12, epochs=6000, steps_per_epoch=0,
                   finetune_lr=1e-7, finetune_epochs=1500),
-    "tiny": dict(lr=1e-3, batch_size=8, epochs=16, steps_per_epoch=0,
+    "tiny": dict(lr=1e-3, batch_size=8, epochs=20, steps_per_epoch=0,
                  finetune_lr=3e-4, finetune_epochs=2),
 }
 
