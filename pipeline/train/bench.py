@@ -245,17 +245,16 @@ def bench_model(presets, arch, batch, sources, steps, threads, bf16, memory_form
                "memory_format": memory_format, "rounds": rounds,
                "load_average_start": os.getloadavg()[0]}
     totals: dict[str, list] = {}
+    order = (["official"] if official_repo is not None else []) + list(presets)
     for r in range(rounds):
-        order = ([None] if official_repo is not None else []) + list(presets)
         for who in (order if r % 2 == 0 else order[::-1]):
-            if who is None:
+            if who == "official":
                 official = official_step(official_script, official_repo, official_python,
                                          batch, sources, steps, threads)
                 got = {f"official.{k}": official[k] for k in (
                     "params", "params_match", "step_forward_s", "step_backward_s",
                     "step_optimizer_s", "step_total_s", "step_cpu_s", "peak_rss_mb")
                     if k in official}
-                who = "official"
             else:
                 got = {f"{who}.{k}": v for k, v in run_isolated(
                     who, arch, batch, sources, steps, threads, bf16, memory_format).items()}
