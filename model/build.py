@@ -29,14 +29,23 @@ def model_kwargs(cls: type[nn.Module], params) -> dict:
     return kwargs
 
 
+def frames_backbone(model: nn.Module) -> nn.Module | None:
+    """The ResNet that reads the frames: TriBERT's visual backbone, SoP's frames network's
+    (None for anything else)."""
+    if isinstance(model, TriBERT):
+        return model.visual.backbone
+    if isinstance(model, SoundOfPixels):
+        return model.frames_net.backbone
+    return None
+
+
 def build_model(params) -> nn.Module:
     """Build the model of ``params`` and load the backbone/VGGish weights it names."""
     config = resolved_section(params)
     cls = TriBERT if config["arch"] == "tribert" else SoundOfPixels
     model = cls(**model_kwargs(cls, config))
     if config.get("backbone_weights"):
-        backbone = model.visual.backbone if cls is TriBERT else model.frames_net.backbone
-        load_backbone_weights(backbone, config["backbone_weights"])
+        load_backbone_weights(frames_backbone(model), config["backbone_weights"])
     if config.get("vggish_weights") and cls is TriBERT:
         model.audio_embedding.vggish.load(config["vggish_weights"])
     return model

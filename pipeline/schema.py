@@ -441,6 +441,13 @@ class TrainParams(Section):
     grad_clip: float = Field(0.0, ge=0.0, le=1e6, description="max gradient norm; 0 = no "
                              "clipping")
     loss: LossWeights = Field(default_factory=LossWeights)
+    backbone_lr: float = Field(1.0, ge=0.0, le=1e3, description="learning rate of the frames "
+                               "backbone, as a multiple of lr (Sound-of-Pixels: 0.1, its lr_frame "
+                               "1e-4 against lr_sound 1e-3; 0 freezes it)")
+    frames_pretrain: int = Field(0, ge=0, le=10**6, description="epochs of instrument "
+                                 "classification of the training solo clips' frames by the "
+                                 "frames backbone before mix-and-separate "
+                                 "(pipeline/train/frames_pretrain.py); 0 = none")
     # data
     workers: int = Field(0, ge=0, le=64, description="DataLoader worker processes per rank")
     augment: bool = Field(False, description="frame augmentation of training batches: random "

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The paper's comparisons as DVC experiments of the current pipeline and data (README,
 # "Comparisons"): the baseline runs the whole pipeline; each variant changes one model setting
-# and re-runs train + evaluate on the same data, seed and budget:
-#   sop              Sound-of-Pixels baseline (paper Table 1)
+# (or the few that make one baseline) and re-runs train + evaluate on the same data, seed and
+# budget:
+#   sop              Sound-of-Pixels baseline (paper Table 1): 224 px frames, augmented, its frames
+#                    backbone pre-trained on the training clips' instrument labels and trained on
+#                    them as TriBERT is (docs/experiments.md section 19)
+#   sop-scratch      Sound-of-Pixels from random weights at the tiny preset's 112 px
 #   erase-visual     the visual stream erased (supplement Table 1)
 #   erase-pose       the pose stream erased (supplement Table 1)
 #   fusion-multiply  multiplicative instead of concatenated fusion (supplement Table 2)
@@ -17,7 +21,8 @@ set -euo pipefail
 export DVC_NO_ANALYTICS=1
 
 VARIANTS=(
-  "sop model.arch=sop"
+  "sop model.arch=sop model.image_size=224 train.augment=true model.sop_classifier=true train.frames_pretrain=40"
+  "sop-scratch model.arch=sop"
   "erase-visual model.erase=visual"
   "erase-pose model.erase=pose"
   "fusion-multiply model.fusion=multiply"
@@ -31,13 +36,15 @@ dvc exp remove "${NAMES[@]}" >/dev/null 2>&1 || true
 
 dvc exp run -n "tribert$SUFFIX" "$@"
 for v in "${VARIANTS[@]}"; do
-  read -r name setting <<<"$v"
-  dvc exp run --queue -n "$name$SUFFIX" -S "$setting" "$@" evaluate
+  read -r name settings <<<"$v"
+  set_args=()
+  for s in $settings; do set_args+=(-S "$s"); done
+  dvc exp run --queue -n "$name$SUFFIX" "${set_args[@]}" "$@" evaluate
 done
 dvc queue start -j 1
 while dvc queue status | grep -qE "Queued|Running"; do sleep 30; done
 dvc queue status
 
-KEEP='Experiment|State|model\.(arch|erase|fusion)$'
+KEEP='Experiment|State|model\.(arch|erase|fusion|image_size)$|train\.frames_pretrain$'
 KEEP+='|results/evaluate/metrics\.json:(single|multi)\.(sdr|sdr_lo|sdr_hi|sdr_mix|improvement|si_sdr|swap_drop|ibm\.sdr|ratio\.sdr|failures|mixtures)$'
 dvc exp show --md --drop '.*' --keep "$KEEP"

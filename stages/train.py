@@ -9,6 +9,9 @@ the ``model`` section with the ``train`` section's settings, and writes
   only missing outputs),
 - ``checkpoints/last.pt``: the full training state, every epoch (and every
   ``train.checkpoint_every`` steps); the stage resumes from it after an interruption,
+- ``checkpoints/frames_pretrain.pt``: with ``train.frames_pretrain`` > 0, the frames backbone
+  after its instrument-classification pre-training (:mod:`pipeline.train.frames_pretrain`),
+  reused by a resumed run,
 - ``dvclive/``: metrics and plots per epoch; ``results/train/*.png``: the curves, offline.
 
 One process, or many under torchrun (see :mod:`pipeline.train.solver` for the commands); the
@@ -17,6 +20,7 @@ code it shares with ``finetune`` is :mod:`pipeline.train.runner`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,8 +28,9 @@ from pathlib import Path
 import click
 import torch
 
-from model.build import build_model
+from model.build import build_model, frames_backbone
 from pipeline.params import load_stage_params, params_hash, to_dict
+from pipeline.train.frames_pretrain import pretrain_cached
 from pipeline.train.runner import check_paths, data_fingerprint, datasets, run
 from pipeline.train.solver import Paths
 
@@ -54,6 +59,13 @@ def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
         model = build_model(p.model)    # reads model.backbone_weights / vggish_weights, if set
     except ValueError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
+    if settings["frames_pretrain"] and int(os.environ.get("RANK", "0")) == 0:
+        # rank 0 only: DDP starts every rank from rank 0's weights
+        resolved = p.model.resolved()
+        pretrain_cached(frames_backbone(model), clips, resolved["image_size"],
+                        settings["frames_pretrain"], settings["seed"],
+                        Path(checkpoint).with_name("frames_pretrain.pt"),
+                        data_fingerprint(clips), log=lambda m: click.echo(f"train: {m}"))
     fingerprint = params_hash(to_dict(p.model), settings, data_fingerprint(clips, pose))
     paths = Paths(Path(checkpoint), Path(out), Path(live), Path(plots))
     record = dict(stage="train", params=p, inputs=[clips, pose], seed=settings["seed"],
