@@ -443,7 +443,8 @@ class TrainParams(Section):
     loss: LossWeights = Field(default_factory=LossWeights)
     backbone_lr: float = Field(1.0, ge=0.0, le=1e3, description="learning rate of the frames "
                                "backbone, as a multiple of lr (Sound-of-Pixels: 0.1, its lr_frame "
-                               "1e-4 against lr_sound 1e-3; 0 freezes it)")
+                               "1e-4 against lr_sound 1e-3; 0 freezes its weights, its BatchNorm "
+                               "statistics still update)")
     frames_pretrain: int = Field(0, ge=0, le=10**6, description="epochs of instrument "
                                  "classification of the training solo clips' frames by the "
                                  "frames backbone before mix-and-separate "
