@@ -225,10 +225,12 @@ class Solver:
         self.amp = (settings["amp"] == "bf16"
                     or (settings["amp"] == "auto" and world.device.type == "cuda"))
         self.memory_format = self._set_memory_format(settings.get("memory_format", "keep"))
+        # before DDP wraps the model: a frozen backbone must be frozen when DDP registers
+        # the parameters it reduces
+        groups = param_groups(self.model, settings["lr"], settings.get("backbone_lr", 1.0))
         self.ddp = distrib.wrap(self.model, world)
-        self.optimizer = torch.optim.Adam(param_groups(self.model, settings["lr"],
-                                                       settings.get("backbone_lr", 1.0)),
-                                          lr=settings["lr"], betas=tuple(settings["betas"]),
+        self.optimizer = torch.optim.Adam(groups, lr=settings["lr"],
+                                          betas=tuple(settings["betas"]),
                                           weight_decay=settings["weight_decay"])
         self.sampler = distrib.ResumableSampler(train_set, world, seed=settings["seed"])
         full = len(self.sampler) // self.rank_batch
