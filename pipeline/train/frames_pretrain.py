@@ -47,15 +47,20 @@ def resized(frames: np.ndarray, size: int) -> torch.Tensor:
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def solo_clips(clips: str | Path, size: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def solo_clips(clips: str | Path, size: int, unseen: bool = True
+               ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The solo clips' frames resized to ``size`` and their class indices, as
-    ``{"train": (x, y), "eval": (x, y)}``; eval holds the val and test splits."""
+    ``{"train": (x, y), "eval": (x, y)}``; eval holds the val and test splits (read only with
+    ``unseen``)."""
     data = {"train": ([], []), "eval": ([], [])}
     for path in list_shards(clips):
         with h5py.File(path, "r") as f:
             kind, split, label = f["kind"][:], f["split"][:], f["label"][:]
             for i in np.nonzero(kind == b"solo")[0]:
-                frames, labels = data["train" if split[i] == b"train" else "eval"]
+                part = "train" if split[i] == b"train" else "eval"
+                if part == "eval" and not unseen:
+                    continue
+                frames, labels = data[part]
                 frames.append(resized(f["frames"][i], size))
                 labels.append(int(label[i].argmax()))
     out = {}
@@ -138,8 +143,7 @@ def pretrain_cached(backbone: nn.Module, clips: str | Path, size: int, epochs: i
                 return
         except Exception as e:  # noqa: BLE001 - an unreadable cache is only redone
             log(f"frames backbone: {cache} is unreadable ({type(e).__name__}); pre-training again")
-    data = solo_clips(clips, size)
-    x, y = data["train"]
+    x, y = solo_clips(clips, size, unseen=False)["train"]
     log(f"frames backbone: pre-training {epochs} epochs on the {len(x)} training solo clips at "
         f"{size} px (instrument labels)")
     rng = torch.get_rng_state()
