@@ -78,3 +78,31 @@ def save_model(path, model) -> None:
     from pipeline.atomic import write_torch
 
     write_torch(path, package(model))
+
+
+def shard_contents(path) -> dict:
+    """Everything a shard holds, decompressed: ``{"/name": array, "@attr": value}``. Two shards
+    with equal contents can still differ in bytes when their frames are lzf-compressed (see
+    :mod:`pipeline.data.shards`, "Bytes")."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "r") as f:
+        out = {f"/{k}": np.asarray(f[k][()]) for k in f}
+        out.update({f"@{k}": np.asarray(v) for k, v in f.attrs.items()})
+    return out
+
+
+def assert_same_shards(a: Path, b: Path) -> None:
+    """The shard files of folders ``a`` and ``b`` have the same names and the same contents
+    (every dataset's values, dtype and shape, every attribute)."""
+    import numpy as np
+
+    names = sorted(p.name for p in Path(a).glob("shard-*.h5"))
+    assert names == sorted(p.name for p in Path(b).glob("shard-*.h5"))
+    for name in names:
+        x, y = shard_contents(Path(a) / name), shard_contents(Path(b) / name)
+        assert sorted(x) == sorted(y), name
+        for k in x:
+            assert x[k].dtype == y[k].dtype and x[k].shape == y[k].shape, f"{name}: {k}"
+            assert np.array_equal(x[k], y[k]), f"{name}: {k} differs"
