@@ -83,7 +83,7 @@ def save_model(path, model) -> None:
 def shard_contents(path) -> dict:
     """Everything a shard holds, decompressed: ``{"/name": array, "@attr": value}``. Two shards
     with equal contents can still differ in bytes when their frames are lzf-compressed (see
-    :mod:`pipeline.data.shards`, "Bytes")."""
+    :mod:`pipeline.data.shards`, "Contents are reproducible")."""
     import h5py
     import numpy as np
 
