@@ -10,6 +10,8 @@ import importlib.util
 
 import click
 
+from pipeline.malloc import keep_freed_memory
+
 # name -> "module:attribute" of a click command or group
 COMMANDS = {
     "synth": "pipeline.data.synth.cli:synth",
@@ -51,6 +53,7 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="tribert")
 def main():
     """TriBERT reproduction: data pipeline, model, training and evaluation tools."""
+    keep_freed_memory()  # pipeline/malloc.py: no page faults on every step's buffers
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,6 +44,7 @@ from pathlib import Path
 import click
 
 from pipeline.benchmark import peak_rss_mb, report
+from pipeline.malloc import child_env, keep_freed_memory
 
 BLOCKS = ("visual", "pose", "audio", "encoder", "heads", "unet")
 OP_KINDS = {"conv": ("convolution",), "matmul": ("addmm", "mm", "bmm", "linear"),
@@ -89,6 +90,7 @@ def measure(preset: str, arch: str, batch: int, sources: int, steps: int, thread
     from pipeline.train import losses
     from pipeline.train.memory_format import choose
 
+    keep_freed_memory()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     params = ModelParams(arch=arch, preset=preset)
@@ -199,7 +201,8 @@ def official_step(script: Path, repo: Path, python: str, batch: int, sources: in
         raise click.ClickException(f"{script}: no official_step.py (--official-script)")
     cmd = [python, str(script), "--repo", str(repo.resolve()), "--batch", str(batch),
            "--sources", str(sources), "--steps", str(steps), "--threads", str(threads), "--json"]
-    run = subprocess.run(cmd, capture_output=True, text=True)
+    # the same allocator settings as this project's processes (pipeline/malloc.py)
+    run = subprocess.run(cmd, capture_output=True, text=True, env=child_env())
     if run.returncode != 0:
         tail = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise click.ClickException(f"{script}: the official step failed: {tail}")
@@ -242,7 +245,7 @@ def bench_model(presets, arch, batch, sources, steps, threads, bf16, memory_form
     per-block breakdown for each preset; with --against-official, the official model's step in
     the same run and the ratio."""
     figures = {"batch": batch, "sources": sources, "threads": threads, "bf16": bf16,
-               "memory_format": memory_format, "rounds": rounds,
+               "memory_format": memory_format, "rounds": rounds, "malloc": keep_freed_memory(),
                "load_average_start": os.getloadavg()[0]}
     totals: dict[str, list] = {}
     order = (["official"] if official_repo is not None else []) + list(presets)

@@ -19,7 +19,7 @@ def test_bench_inputs_follow_the_model_contract():
     assert feats["masks"].shape == (1, 2, 256, 256) and labels.shape == (1, 2, 21)
 
 
-STAND_IN = '''import argparse, json, sys
+STAND_IN = '''import argparse, json, os, sys
 ap = argparse.ArgumentParser()
 for a in ("--repo", "--batch", "--sources", "--steps", "--threads"):
     ap.add_argument(a)
@@ -31,6 +31,7 @@ if a.repo.endswith("broken"):
     sys.exit(1)
 print("official chatter", file=sys.stderr)
 open(__file__ + ".argv.json", "w").write(json.dumps(vars(a)))
+open(__file__ + ".malloc", "w").write(os.environ.get("GLIBC_TUNABLES", ""))
 print(json.dumps({"params": 274522654, "params_match": True, "step_forward_s": 1.0,
                   "step_backward_s": 2.0, "step_optimizer_s": 0.5, "step_total_s": 3.5,
                   "step_cpu_s": 7.0, "peak_rss_mb": 10.0}))
@@ -58,6 +59,11 @@ def test_against_official_times_it_in_the_same_run_and_prints_the_ratio(tmp_path
     ran = json.loads((tmp_path / "official_step.py.argv.json").read_text())
     assert ran == {"repo": str(repo.resolve()), "batch": "1", "sources": "2", "steps": "1",
                    "threads": "1", "json": True}
+    # the same allocator as this project's processes (pipeline/malloc.py), said in the figures
+    from pipeline import malloc
+    assert figures["malloc"] == malloc.keep_freed_memory()
+    tunables = (tmp_path / "official_step.py.malloc").read_text()
+    assert (malloc.TUNABLES in tunables) == (figures["malloc"] == "keep-freed")
 
     # rounds: each side measured again in the other order; the ratio is of the medians
     result = CliRunner().invoke(main, args + ["--rounds", "2"])
