@@ -18,6 +18,7 @@ COMMANDS = {
     "inspect": "pipeline.tools.inspect:inspect_cmd",
     "bench": "pipeline.tools.bench:bench",
     "separate": "pipeline.tools.separate:separate_cmd",
+    "compare": "pipeline.tools.compare:compare_cmd",
     "params": "pipeline.params:params_cmd",
 }
 
