@@ -6,13 +6,19 @@ forward interface as :class:`model.tribert.TriBERT` (pose inputs are ignored).
 ``sop_classifier``: SoP trained with the same weak labels as TriBERT's visual stream, a linear
 classifier on the frames network's pooled backbone features (``visual_scores``, trained by the
 visual loss term). The original frames network starts from ImageNet weights; from random
-weights on the embedded data it memorises the training videos instead (docs/experiments.md)."""
+weights on the embedded data it memorises the training videos instead (docs/experiments.md).
+
+``sop_crop``: the frames network sees each clip's playing area (a square around the
+performers' arms and hands from the keypoint stage, widened by this margin: :mod:`model.crop`)
+instead of the whole frame; the batch must then carry ``keypoints`` (B, N, T, P, 68, 3) in
+pixels of the clip frame. None = whole frames, the original SoP."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from model.backbone import make_backbone
+from model.crop import playing_area
 from model.layout import to_format
 from model.summary import format_table, param_table
 from model.tribert import check_inputs
@@ -23,17 +29,23 @@ from model.visual import prepare_frames
 class FramesNet(nn.Module):
     """Frames (M, T, 3, H, W) -> K visual channels (M, K) in (0, 1)."""
 
-    def __init__(self, backbone: str, channels: int, image_size: int):
+    def __init__(self, backbone: str, channels: int, image_size: int,
+                 crop: float | None = None):
         super().__init__()
         self.backbone = make_backbone(backbone, dilate_last=True)
         self.conv = nn.Conv2d(self.backbone.out_channels, channels, 3, padding=1)
-        self.image_size = image_size
+        self.image_size, self.crop = image_size, crop
         self.memory_format = torch.channels_last   # model.layout
 
-    def forward(self, frames, pooled: bool = False):
+    def forward(self, frames, pooled: bool = False, keypoints=None):
         """(M, K) channels; with ``pooled`` also the backbone features pooled over space and
-        frames (M, C)."""
+        frames (M, C). With crops, ``keypoints`` (M, T, P, 68, 3) locate each clip's hands."""
         frames = prepare_frames(frames)
+        if self.crop is not None:
+            if keypoints is None:
+                raise ValueError("model.sop_crop: the frames network crops to the hands, so the "
+                                 "batch needs keypoints (the pose shards attached)")
+            frames = playing_area(frames, keypoints, self.crop, self.image_size)
         M, T, C, H, W = frames.shape
         x = frames.reshape(M * T, C, H, W)
         if (H, W) != (self.image_size, self.image_size):
@@ -82,12 +94,13 @@ class SoundOfPixels(nn.Module):
     def __init__(self, *, backbone: str = "resnet18", image_size: int = 224,
                  sop_channels: int = 32, unet_depth: int = 7, unet_channels: int = 64,
                  unet_max_channels: int = 512, frames: int = 3, persons: int = 2,
-                 num_classes: int = 21, sop_classifier: bool = False):
+                 num_classes: int = 21, sop_classifier: bool = False,
+                 sop_crop: float | None = None):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs
         self.frames, self.persons = frames, persons
-        self.frames_net = FramesNet(backbone, sop_channels, image_size)
+        self.frames_net = FramesNet(backbone, sop_channels, image_size, sop_crop)
         self.sound_net = AudioUNet(unet_depth, unet_channels, unet_max_channels, sop_channels)
         # linear synthesizer: mask = sum_k v_k * scale_k * a_k + bias
         self.scale = nn.Parameter(torch.ones(sop_channels))
@@ -98,10 +111,12 @@ class SoundOfPixels(nn.Module):
     def forward(self, batch: dict) -> dict:
         B, N = check_inputs(batch, self.frames, self.persons)
         frames = batch["frames"].reshape(B * N, *batch["frames"].shape[2:])
+        kp = batch.get("keypoints")
+        kp = kp.reshape(B * N, *kp.shape[2:]) if kp is not None else None
         if self.classifier is None:
-            visual = self.frames_net(frames)
+            visual = self.frames_net(frames, keypoints=kp)
         else:
-            visual, pooled = self.frames_net(frames, pooled=True)
+            visual, pooled = self.frames_net(frames, pooled=True, keypoints=kp)
         visual = visual.reshape(B, N, -1)                                    # (B, N, K)
         audio = self.sound_net(batch["log_mag_mix"])                         # (B, K, F, T)
         mask_logits = synthesize(audio, visual * self.scale) + self.bias

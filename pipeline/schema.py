@@ -332,6 +332,11 @@ class ModelParams(Section):
                                  "TriBERT's weak labels: a linear instrument classifier on its "
                                  "frames network (trained by train.loss.visual); off = the "
                                  "original SoP")
+    sop_crop: Optional[float] = Field(None, ge=0.0, le=2.0, description="Sound-of-Pixels "
+                                      "frames network on each clip's playing area (a square "
+                                      "around the arms and hands from the keypoints, widened "
+                                      "by this share of its side: model/crop.py) instead of "
+                                      "the whole frame; null = whole frames (the original)")
     # behaviour (the same in both presets)
     coattention: Literal["concat_features", "union_tokens"] = "concat_features"
     fusion: Literal["concat", "multiply"] = "concat"

@@ -10,6 +10,11 @@ clip's three frames averaged, and prints per epoch the accuracy on the val + tes
 Usage (from the repository root, after `dvc repro decode`):
     python scripts/frames_probe.py [--size 112] [--backbone resnet_tiny] [--augment]
         [--channel-shuffle] [--pool max|avg] [--epochs 20] [--seed 0] [--save BACKBONE.pt]
+        [--playing-area MARGIN [--pose data/pose]]
+
+--playing-area cuts each clip to its playing area (a square around the arms and hands from the pose
+shards' keypoints, widened by MARGIN of its side on each side: model/crop.py, the SoP setting
+model.sop_crop) before the network.
 
 The val and test clips are only scored, never used to choose weights: --save keeps the last
 epoch's backbone. The training is :mod:`pipeline.train.frames_pretrain`'s, which the train stage
@@ -36,31 +41,38 @@ ap.add_argument("--batch", type=int, default=fp.BATCH)
 ap.add_argument("--lr", type=float, default=fp.LR)
 ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--playing-area", type=float, metavar="MARGIN",
+                help="cut each clip to its playing area widened by MARGIN (model/crop.py)")
+ap.add_argument("--pose", default="data/pose", help="pose shards (with --playing-area)")
 ap.add_argument("--save", help="write the last epoch's backbone here, as a torchvision-named "
                 "state_dict that model.backbone_weights loads")
 args = ap.parse_args()
 torch.manual_seed(args.seed)
 torch.set_num_threads(args.threads)
 
-data = fp.solo_clips(args.clips, args.size)
-x_train, y_train = data["train"]
-x_eval, y_eval = data["eval"]
-print(f"{len(x_train)} training and {len(x_eval)} val+test solo clips at {args.size} px",
-      flush=True)
+crops = args.playing_area is not None
+data = fp.solo_clips(args.clips, args.size, pose=args.pose if crops else None)
+x_train, y_train, *k_train = data["train"]
+x_eval, y_eval, *k_eval = data["eval"]
+print(f"{len(x_train)} training and {len(x_eval)} val+test solo clips at {args.size} px"
+      + (f", playing-area crops with margin {args.playing_area}" if crops else ""), flush=True)
 
-net = fp.FramesClassifier(make_backbone(args.backbone, dilate_last=True), pool=args.pool)
+net = fp.FramesClassifier(make_backbone(args.backbone, dilate_last=True), pool=args.pool,
+                          crop=args.playing_area, size=args.size)
 start = time.time()
 
 
 def report(epoch: int, loss: float) -> None:
     print(f"epoch {epoch}: loss {loss:.3f} | train accuracy "
-          f"{fp.accuracy(net, x_train[:96], y_train[:96]):.2f} | val+test accuracy "
-          f"{fp.accuracy(net, x_eval, y_eval):.3f} | {time.time() - start:.0f} s", flush=True)
+          f"{fp.accuracy(net, x_train[:96], y_train[:96], *[k[:96] for k in k_train]):.2f} | "
+          f"val+test accuracy {fp.accuracy(net, x_eval, y_eval, *k_eval):.3f} | "
+          f"{time.time() - start:.0f} s", flush=True)
 
 
 fp.train(net, x_train, y_train, args.epochs, augment_frames=args.augment,
          crop=tuple(float(v) for v in args.crop.split(",")), channel_shuffle=args.channel_shuffle,
-         lr=args.lr, batch=args.batch, after_epoch=report)
+         lr=args.lr, batch=args.batch, keypoints=k_train[0] if crops else None,
+         after_epoch=report)
 
 if args.save:
     torch.save(net.backbone.state_dict(), args.save)

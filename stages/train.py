@@ -62,11 +62,15 @@ def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
     if settings["frames_pretrain"] and int(os.environ.get("RANK", "0")) == 0:
         # rank 0 only: DDP starts every rank from rank 0's weights
         resolved = p.model.resolved()
+        # SoP's playing-area crops (model.sop_crop) pre-train on the same crops
+        crop = resolved["sop_crop"] if resolved["arch"] == "sop" else None
         try:
             pretrain_cached(frames_backbone(model), clips, resolved["image_size"],
                             settings["frames_pretrain"], settings["seed"],
                             Path(checkpoint).with_name("frames_pretrain.pt"),
-                            data_fingerprint(clips), log=lambda m: click.echo(f"train: {m}"))
+                            data_fingerprint(clips) if crop is None else
+                            data_fingerprint(clips, pose),
+                            log=lambda m: click.echo(f"train: {m}"), crop=crop, pose=pose)
         except ValueError as e:   # no training solo clips: one line naming the folder
             raise click.ClickException(str(e)) from None
     fingerprint = params_hash(to_dict(p.model), settings, data_fingerprint(clips, pose))

@@ -76,6 +76,7 @@ def write_pose(clip_dir: Path, d: Path, seed: int = 0) -> Path:
             absent = np.zeros((n, FRAMES, PERSONS), np.uint8)
             absent[idx["kind"] == "solo", :, 1] = 1
             f["absent"] = absent
+            f["keypoints"] = rng.random((n, FRAMES, PERSONS, 68, 3)).astype(np.float32)
             f["video_id"] = np.asarray(idx["video_id"], dtype="S11")
     return d
 

@@ -59,12 +59,14 @@ class _Files:
         self.pid, self.open = None, {}
 
 
-POSE_FIELDS = ("features", "boxes", "absent")   # the pose shards' fields (pipeline/pose/features.py)
+# the pose shards' fields (pipeline/pose/features.py)
+POSE_FIELDS = ("features", "boxes", "absent", "keypoints")
 
 
 def pose_extra(pose_dir) -> dict | None:
     """The ``extra`` argument that attaches the row-aligned pose shards of ``pose_dir`` (their
-    fields arrive as "pose.features", "pose.boxes", "pose.absent"); None without pose."""
+    fields arrive as "pose.features", "pose.boxes", "pose.absent", "pose.keypoints"); None
+    without pose."""
     return {"pose": (str(pose_dir), POSE_FIELDS)} if pose_dir else None
 
 

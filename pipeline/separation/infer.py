@@ -27,7 +27,8 @@ from pipeline.data.spectrogram import CLIP_SAMPLES, ISTFT_SAMPLES
 SPAN = ISTFT_SAMPLES          # samples of one window's estimate (65280); windows hop <= SPAN / 2
 
 
-POSE_FIELDS = {"pose": "pose.features", "boxes": "pose.boxes", "absent": "pose.absent"}
+POSE_FIELDS = {"pose": "pose.features", "boxes": "pose.boxes", "absent": "pose.absent",
+               "keypoints": "pose.keypoints"}
 
 
 def erased_pose(model, B: int, N: int, device) -> dict:
@@ -52,6 +53,7 @@ def model_inputs(model, batch: dict, feats: dict, device: torch.device) -> dict:
         inputs["absent"] = inputs["absent"].bool()
         inputs["pose"] = inputs["pose"].float()
         inputs["boxes"] = inputs["boxes"].float()
+        inputs["keypoints"] = inputs["keypoints"].float()
     elif "pose_channels" in getattr(model, "module", model).init_kwargs:  # a model with pose
         inputs.update(erased_pose(model, *frames.shape[:2], device))
     return inputs

@@ -308,18 +308,21 @@ def pose_features(video: Video, wanted: set[int], stgcn, pf: PoseFeaturesParams)
 
 def source_inputs(video: Video, slot: int, frames: np.ndarray, persons: int) -> dict:
     """Model inputs of one source (module docstring, "Conditioning") at clip frames ``frames``:
-    frames (T, H, W, 3) uint8, pose (T, P, 256, 68), boxes (T, P, 5), absent (T, P) with the
-    performer in slot 0 and the other slots absent."""
+    frames (T, H, W, 3) uint8, pose (T, P, 256, 68), boxes (T, P, 5), keypoints (T, P, 68, 3)
+    in clip-frame pixels, absent (T, P) with the performer in slot 0 and the other slots
+    absent."""
     t_len = len(frames)
     feat0 = next(iter(video.features.values()))
     pose = np.zeros((t_len, persons, *feat0.shape[1:]), np.float32)
     boxes = np.zeros((t_len, persons, 5), np.float32)
+    keypoints = np.zeros((t_len, persons, *video.pose.keypoints.shape[2:]), np.float32)
     absent = np.ones((t_len, persons), bool)
     for j, t in enumerate(frames):
-        b, _, a = video.pose.at(int(t))
+        b, k, a = video.pose.at(int(t))
         pose[j, 0], boxes[j, 0], absent[j, 0] = video.features[int(t)][slot], b[slot], a[slot]
+        keypoints[j, 0] = k[slot]
     return {"frames": np.stack([video.frames[int(t)] for t in frames]), "pose": pose,
-            "boxes": boxes, "absent": absent}
+            "boxes": boxes, "keypoints": keypoints, "absent": absent}
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,7 +451,7 @@ def run_windows(model, mix: np.ndarray, starts: np.ndarray, videos: list[Video],
         per = [[source_inputs(videos[vi], slot, fidx[vi][k], persons) for vi, slot in sources]
                for k in ks]
         batch = {key: torch.from_numpy(np.stack([np.stack([s[key] for s in row]) for row in per]))
-                 for key in ("frames", "pose", "boxes", "absent")}
+                 for key in ("frames", "pose", "boxes", "keypoints", "absent")}
         feats = sp.mixture_features(torch.from_numpy(windows[b0:b0 + len(ks)])[:, None])
         batch["log_mag_mix"] = feats["log_mag_mix"]
         est = estimate_waveforms(model(batch)["mask_logits"], feats, mask, threshold)

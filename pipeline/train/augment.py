@@ -1,7 +1,8 @@
 """Frame augmentation of a training batch (``train.augment``): each video of a mixture gets its
 own random square crop (a share ``scale`` of the frame's area, resized back), horizontal flip
-and brightness/contrast jitter, the same for all its frames, and its person boxes are moved with
-the crop and the flip so a box token still covers its person. The ST-GCN pose features are left
+and brightness/contrast jitter, the same for all its frames, and its person boxes and keypoints
+are moved with the crop and the flip so a box token still covers its person (and a
+playing-area crop, model.crop, still finds the hands). The ST-GCN pose features are left
 as they are (they describe the skeleton's motion, not where it is in the frame).
 
 Draws come from torch's global generator, whose state every checkpoint stores, so a resumed run
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-BOXES = "pose.boxes"
+BOXES, KEYPOINTS = "pose.boxes", "pose.keypoints"
 
 
 def draw(m: int, scale: tuple[float, float], jitter: float) -> dict[str, torch.Tensor]:
@@ -59,9 +60,23 @@ def boxes(b: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.where(empty, torch.zeros_like(out), out)
 
 
+def points(k: torch.Tensor, p: dict[str, torch.Tensor], width: int, height: int) -> torch.Tensor:
+    """(M, ..., 3) keypoints (x, y in pixels of a ``width`` x ``height`` frame, score) in the
+    augmented frame (a point may now lie outside it); a point with no score stays zero."""
+    M = k.shape[0]
+    shape = (M,) + (1,) * (k.dim() - 2)
+    side, x0, y0 = (p[key].view(shape) for key in ("side", "x0", "y0"))
+    x = (k[..., 0] / width - x0) / side
+    y = (k[..., 1] / height - y0) / side
+    x = torch.where(p["flip"].view(shape), 1 - x, x)
+    out = torch.stack([x * width, y * height, k[..., 2]], dim=-1)
+    return torch.where(k[..., 2:] > 0, out, torch.zeros_like(out))
+
+
 def augment(batch: dict, scale: tuple[float, float] = (0.6, 1.0), jitter: float = 0.3) -> dict:
     """A copy of ``batch`` (MixDataset's: ``frames`` (B, N, T, H, W, 3) uint8, and ``pose.boxes``
-    (B, N, T, P, 5) when pose is attached) with every video augmented."""
+    (B, N, T, P, 5) and ``pose.keypoints`` (B, N, T, P, 68, 3) when pose is attached) with every
+    video augmented."""
     f = batch["frames"]
     B, N = f.shape[:2]
     p = draw(B * N, scale, jitter)
@@ -70,4 +85,8 @@ def augment(batch: dict, scale: tuple[float, float] = (0.6, 1.0), jitter: float 
     if BOXES in batch:
         b = batch[BOXES]
         out[BOXES] = boxes(b.reshape(B * N, *b.shape[2:]).float(), p).reshape(b.shape).to(b.dtype)
+    if KEYPOINTS in batch:
+        k = batch[KEYPOINTS]
+        H, W = f.shape[3:5]
+        out[KEYPOINTS] = points(k.reshape(B * N, *k.shape[2:]).float(), p, W, H).reshape(k.shape)
     return out

@@ -69,5 +69,6 @@ def pose_dir(clip_dir, tmp_path_factory):
             absent = np.zeros((n, 3, 2), np.uint8)
             absent[:, :, 1] = 1                      # one performer per solo clip
             f["absent"] = absent
+            f["keypoints"] = (rng.random((n, 3, 2, 68, 3)) * SIZE).astype(np.float32)
             f["video_id"] = np.asarray(ids, dtype="S11")
     return d

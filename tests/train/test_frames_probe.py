@@ -44,17 +44,18 @@ def test_probe_learns_the_classes_of_unseen_videos_and_saves_a_loadable_backbone
 SOP = {"arch": "sop", "preset": "tiny", "image_size": 32, "unet_depth": 3}
 
 
-def _stage(tmp_path, clip_dir, **train):
-    """Run the real train stage on the fixture (SoP, no pose), returning its stdout."""
+def _stage(tmp_path, clip_dir, pose="", model=None, **train):
+    """Run the real train stage on the fixture (SoP, no pose unless given), returning its
+    stdout."""
     import yaml
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["model"].update(SOP)
+    params["model"].update({**SOP, **(model or {})})
     params["train"].update({"epochs": 1, "steps_per_epoch": 1, "batch_size": 2,
                             "val_mixtures": 2, "memory_format": "contiguous", **train})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     run = subprocess.run(
         [sys.executable, "-m", "stages.train", "--params", str(tmp_path / "params.yaml"),
-         "--clips", str(clip_dir), "--pose", "", "--out", str(tmp_path / "model.pt"),
+         "--clips", str(clip_dir), "--pose", str(pose), "--out", str(tmp_path / "model.pt"),
          "--checkpoint", str(tmp_path / "ck" / "last.pt"), "--live", str(tmp_path / "live"),
          "--plots", str(tmp_path / "plots")],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
@@ -106,3 +107,23 @@ def test_backbone_lr_puts_the_frames_backbone_in_its_own_group():
     (frozen,) = param_groups(model, 1e-3, 0.0)
     assert not backbone & {id(p) for p in frozen["params"]}
     assert not any(p.requires_grad for p in model.frames_net.backbone.parameters())
+
+
+def test_probe_and_train_stage_pretrain_on_playing_area_crops(clip_dir, pose_dir, tmp_path):
+    run = subprocess.run(
+        [sys.executable, "scripts/frames_probe.py", "--clips", str(clip_dir), "--size", "32",
+         "--epochs", "2", "--threads", "1", "--playing-area", "0.25", "--pose", str(pose_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    assert "at 32 px, playing-area crops with margin 0.25" in run.stdout
+    assert len(re.findall(r"val\+test accuracy [0-9.]+", run.stdout)) == 2, run.stdout
+
+    # the stage pre-trains on crops when SoP crops (model.sop_crop), and a cached pre-training
+    # on whole frames is not taken for it
+    plain = _stage(tmp_path, clip_dir, pose=pose_dir, frames_pretrain=1, seed=2)
+    assert "frames backbone: epoch 1/1" in plain and "crops" not in plain, plain
+    (tmp_path / "ck" / "last.pt").unlink()
+    cropped = _stage(tmp_path, clip_dir, pose=pose_dir, model={"sop_crop": 0.25},
+                     frames_pretrain=1, seed=2)
+    assert "playing-area crops" in cropped and "frames backbone: epoch 1/1" in cropped, cropped
