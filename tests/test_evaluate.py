@@ -284,6 +284,18 @@ def test_sound_of_pixels_package_evaluates(data, packages):
     assert any(not m.result.failures for ms in run.mixtures.values() for m in ms)
 
 
+def test_sound_of_pixels_with_crops_reads_the_keypoints_and_needs_the_pose_shards(data, tmp_path):
+    torch.manual_seed(0)
+    save_model(tmp_path / "sop_crop.pt", SoundOfPixels(**TINY_SOP, sop_crop=0.25))
+    clips, pose = data
+    run = ev.evaluate(tmp_path / "sop_crop.pt", clips, pose, FAST.replace(mixtures=2),
+                      progress=False)
+    assert [len(run.mixtures[s]) for s in ev.SETS] == [2, 2]
+    with pytest.raises(ValueError, match=r"sop_crop.pt: .*model.sop_crop.*give the pose shards"):
+        ev.evaluate(tmp_path / "sop_crop.pt", clips, None, FAST.replace(mixtures=2),
+                    progress=False)
+
+
 def test_a_test_split_of_one_video_gives_empty_sets(packages, tmp_path):
     rows = [_clip(0, ("violin",), "solo", "train", False, 0),
             _clip(1, ("flute",), "solo", "test", False, 0),

@@ -145,6 +145,12 @@ def uses_pose(model: torch.nn.Module) -> bool:
     return "pose_channels" in model.init_kwargs
 
 
+def reads_pose(model: torch.nn.Module) -> bool:
+    """Whether the model reads the pose shards: a pose stream, or SoP's playing-area crops
+    (model.sop_crop) from their keypoints."""
+    return uses_pose(model) or model.init_kwargs.get("sop_crop") is not None
+
+
 def check_data(model: torch.nn.Module, model_path, clip_dir: Path,
                pose_dir: Optional[Path]) -> None:
     """Raise ValueError naming the files when the shards do not fit the model's inputs."""
@@ -157,13 +163,17 @@ def check_data(model: torch.nn.Module, model_path, clip_dir: Path,
     if frames != kw["frames"]:
         raise ValueError(f"{model_path}: the model takes {kw['frames']} frames per clip, "
                          f"{paths[0]} holds {frames}")
-    if not uses_pose(model):
+    if not reads_pose(model):
         return
     if pose_dir is None:
-        raise ValueError(f"{model_path}: the model has a pose stream; give the pose shards")
+        raise ValueError(f"{model_path}: the model " + (
+            "has a pose stream" if uses_pose(model) else
+            "crops its frames to the keypoints (model.sop_crop)") + "; give the pose shards")
     first = pose_dir / paths[0].name
     if not first.is_file():
         raise FileNotFoundError(f"{first}: no pose shard for {paths[0]}")
+    if not uses_pose(model):
+        return
     with h5py.File(first, "r") as f:
         shape = tuple(f["features"].shape[1:]) if "features" in f else None
     want = (kw["frames"], kw["persons"], kw["pose_channels"], kw["pose_joints"])
@@ -298,7 +308,7 @@ def evaluate(model_path: str | Path, clip_dir: str | Path, pose_dir: str | Path 
     device = torch.device(device)
     clip_dir = Path(clip_dir)
     model = load_model(model_path).to(device)
-    pose_dir = Path(pose_dir) if pose_dir and uses_pose(model) else None
+    pose_dir = Path(pose_dir) if pose_dir and reads_pose(model) else None
     check_data(model, model_path, clip_dir, pose_dir)
     dataset = open_test_split(clip_dir, pose_dir)
     clips = SplitClips.of(dataset, subset)
