@@ -17,7 +17,10 @@ pytestmark = pytest.mark.skipif(
     reason="the allocator settings are glibc's")
 
 # A training step in miniature: allocate, touch and free 40 MB buffers (over glibc's largest mmap
-# threshold, like the activations of a batch); count the page faults after a warm-up.
+# threshold, like the activations of a batch); count the page faults of each step after a
+# warm-up. The median step is compared: now and then the heap grows once more after the warm-up
+# (one step of ~20k faults, measured on an Intel Xeon in 2 of 12 runs), which is not what the
+# setting is about; without it every step faults its buffers in.
 STEPS = """
 import json, resource, sys, torch
 {setup}
@@ -26,11 +29,12 @@ def step():
     del bufs
 for _ in range(5):      # warm-up: the heap grows to its working size over a few rounds
     step()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(10):
+faults = []
+for _ in range(11):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     step()
-print(json.dumps({{"faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before,
-                  "state": {state}}}))
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({{"faults": sorted(faults)[5], "state": {state}}}))
 """
 
 
@@ -49,9 +53,9 @@ def test_a_stage_process_reuses_freed_buffers_instead_of_faulting_them_in_again(
     keep = run(APPLY, "m.keep_freed_memory()", {"TRIBERT_MALLOC": "keep"})
     default = run(APPLY, "m.keep_freed_memory()", {"TRIBERT_MALLOC": "default"})
     assert keep["state"] == "keep-freed" and default["state"] == "default"
-    # 10 rounds x 3 x 40 MB = 1.2 GB touched: ~290k faults of 4 KiB pages when each buffer is
-    # mapped afresh, next to nothing when the heap hands the same memory back
-    assert default["faults"] > 100_000, default
+    # a step touches 3 x 40 MB: ~29k faults of 4 KiB pages when each buffer is mapped afresh,
+    # next to nothing when the heap hands the same memory back
+    assert default["faults"] > 10_000, default
     assert keep["faults"] < default["faults"] / 20, (keep, default)
 
 
@@ -64,7 +68,7 @@ def test_a_child_started_with_child_env_gets_the_same_settings_from_its_start():
     assert malloc.TUNABLES in env["GLIBC_TUNABLES"]
     child = run("", "None", {"GLIBC_TUNABLES": env["GLIBC_TUNABLES"], "TRIBERT_MALLOC": "keep"})
     plain = run("", "None", {"TRIBERT_MALLOC": "keep"})
-    assert plain["faults"] > 100_000, plain
+    assert plain["faults"] > 10_000, plain
     assert child["faults"] < plain["faults"] / 20, (child, plain)
 
 
