@@ -3,10 +3,12 @@
 # "Comparisons"): the baseline runs the whole pipeline; each variant changes one model setting
 # (or the few that make one baseline) and re-runs train + evaluate on the same data, seed and
 # budget:
-#   sop              Sound-of-Pixels baseline (paper Table 1): 224 px frames, augmented, its frames
+#   sop              Sound-of-Pixels baseline (paper Table 1): 224 px crops of each clip's playing
+#                    area (the arms and hands, from the keypoints), augmented, its frames
 #                    backbone pre-trained on the training clips' instrument labels, then trained
 #                    at a tenth of the learning rate and on the labels as TriBERT's visual stream
-#                    is (docs/experiments.md sections 19 and 20)
+#                    is (docs/experiments.md sections 19, 20 and 26); -S model.sop_crop=null
+#                    gives it whole frames
 #   sop-scratch      Sound-of-Pixels from random weights at the tiny preset's 112 px
 #   erase-visual     the visual stream erased (supplement Table 1)
 #   erase-pose       the pose stream erased (supplement Table 1)
@@ -22,7 +24,7 @@ set -euo pipefail
 export DVC_NO_ANALYTICS=1
 
 VARIANTS=(
-  "sop model.arch=sop model.image_size=224 train.augment=true model.sop_classifier=true train.frames_pretrain=40 train.backbone_lr=0.1"
+  "sop model.arch=sop model.image_size=224 train.augment=true model.sop_classifier=true train.frames_pretrain=40 train.backbone_lr=0.1 model.sop_crop=0.25"
   "sop-scratch model.arch=sop"
   "erase-visual model.erase=visual"
   "erase-pose model.erase=pose"
@@ -46,6 +48,6 @@ dvc queue start -j 1
 while dvc queue status | grep -qE "Queued|Running"; do sleep 30; done
 dvc queue status
 
-KEEP='Experiment|State|model\.(arch|erase|fusion|image_size)$|train\.(frames_pretrain|backbone_lr)$'
+KEEP='Experiment|State|model\.(arch|erase|fusion|image_size|sop_crop)$|train\.(frames_pretrain|backbone_lr)$'
 KEEP+='|results/evaluate/metrics\.json:(single|multi)\.(sdr|sdr_lo|sdr_hi|sdr_mix|improvement|si_sdr|swap_drop|ibm\.sdr|ratio\.sdr|failures|mixtures)$'
 dvc exp show --md --drop '.*' --keep "$KEEP"
