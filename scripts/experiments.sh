@@ -17,7 +17,9 @@
 # workspace keeps the baseline. Extra arguments go to every `dvc exp run`, and SUFFIX is appended
 # to every experiment name, e.g. another seed beside the first:
 #   SUFFIX=-seed1 bash scripts/experiments.sh -S train.seed=1
-# Usage (in the activated .venv): [SUFFIX=...] bash scripts/experiments.sh [-S key=value ...]
+# ONLY="name ..." runs only those variants (after the baseline); POLL is the seconds between
+# looks at the queue (30).
+# Usage (in the activated .venv): [SUFFIX=...] [ONLY=...] bash scripts/experiments.sh [-S key=value ...]
 # Both training seeds, as the README reports them:
 #   bash scripts/experiments.sh && SUFFIX=-seed1 bash scripts/experiments.sh -S train.seed=1
 set -euo pipefail
@@ -31,6 +33,17 @@ VARIANTS=(
   "fusion-multiply model.fusion=multiply"
 )
 SUFFIX=${SUFFIX:-}
+POLL=${POLL:-30}
+if [[ -n ${ONLY:-} ]]; then
+  chosen=()
+  for name in $ONLY; do
+    found=""
+    for v in "${VARIANTS[@]}"; do [[ ${v%% *} == "$name" ]] && found=$v; done
+    [[ -n $found ]] || { echo "experiments.sh: no variant named '$name'" >&2; exit 2; }
+    chosen+=("$found")
+  done
+  VARIANTS=("${chosen[@]}")
+fi
 NAMES=("tribert$SUFFIX")
 for v in "${VARIANTS[@]}"; do NAMES+=("${v%% *}$SUFFIX"); done
 
@@ -38,14 +51,37 @@ for v in "${VARIANTS[@]}"; do NAMES+=("${v%% *}$SUFFIX"); done
 dvc exp remove "${NAMES[@]}" >/dev/null 2>&1 || true
 
 dvc exp run -n "tribert$SUFFIX" "$@"
+
+# A queued experiment is a copy of the git tree, and the baseline's dvc.lock and its small
+# uncached outputs (results/stgcn/*.json, ...) are not in git: without them each copy would
+# render, decode and train the ST-GCN again (persistent outputs are not restored from DVC's run
+# cache). Staged files travel with the queued copies, so stage them while queueing, then put
+# the index back as it was.
+BASELINE_FILES=(dvc.lock results dvclive dvclive_finetune)
+present=()
+for f in "${BASELINE_FILES[@]}"; do
+  if [[ -e $f ]] && [[ -z $(git diff --cached --name-only -- "$f") ]]; then present+=("$f"); fi
+done
+unstage() { if ((${#present[@]})); then git reset -q -- "${present[@]}"; fi; }
+trap unstage EXIT
+if ((${#present[@]})); then git add -- "${present[@]}"; fi
 for v in "${VARIANTS[@]}"; do
   read -r name settings <<<"$v"
   set_args=()
   for s in $settings; do set_args+=(-S "$s"); done
   dvc exp run --queue -n "$name$SUFFIX" "${set_args[@]}" "$@" evaluate
 done
+unstage
+trap - EXIT
 dvc queue start -j 1
-while dvc queue status | grep -qE "Queued|Running"; do sleep 30; done
+# the whole status is read before it is searched: `dvc queue status | grep -q` would stop
+# reading at the first match, dvc would die of SIGPIPE and, under pipefail, the loop would end
+# while the queue still runs (it did)
+while :; do
+  status=$(dvc queue status 2>&1 || true)
+  grep -qE "Queued|Running" <<<"$status" || break
+  sleep "$POLL"
+done
 dvc queue status
 
 KEEP='Experiment|State|model\.(arch|erase|fusion|image_size|sop_crop)$|train\.(frames_pretrain|backbone_lr)$'
