@@ -47,8 +47,9 @@ fi
 NAMES=("tribert$SUFFIX")
 for v in "${VARIANTS[@]}"; do NAMES+=("${v%% *}$SUFFIX"); done
 
-# experiment names must be unique: a second run replaces the first
-dvc exp remove "${NAMES[@]}" >/dev/null 2>&1 || true
+# experiment names must be unique: a second run replaces the first (one name at a time: `dvc exp
+# remove` removes nothing when any one of its names is unknown)
+for name in "${NAMES[@]}"; do dvc exp remove "$name" >/dev/null 2>&1 || true; done
 
 dvc exp run -n "tribert$SUFFIX" "$@"
 
