@@ -37,10 +37,9 @@ for mode in ("eager", "compiled"):
     layout.apply(m, choice)
     if mode == "compiled":
         for w in which:
-            parent = m
-            *path, last = w.split(".")
-            for p in path: parent = getattr(parent, p)
-            setattr(parent, last, torch.compile(getattr(parent, last)))
+            parent, _, last = w.rpartition(".")
+            owner = m.get_submodule(parent)
+            setattr(owner, last, torch.compile(getattr(owner, last)))
     opt = torch.optim.Adam(m.parameters(), lr=1e-5, fused=True)
     nets[mode] = (m, opt)
 
