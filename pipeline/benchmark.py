@@ -4,10 +4,27 @@ shape, with the machine they were measured on."""
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
+from pathlib import Path
 
 import click
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def music21_samples() -> Path:
+    """The real MUSIC21 mixtures some benches read (``<shared>/data/music21_samples``; never
+    needed: each bench says what it uses instead). ``<shared>`` is $TRIBERT_SHARED, else the
+    first that exists of ``../shared`` beside the checkout (the development layout, as the tests
+    read it) and ``shared/`` inside it (where the GPU machine's copy puts it); the first is
+    returned when neither exists."""
+    if os.environ.get("TRIBERT_SHARED"):
+        return Path(os.environ["TRIBERT_SHARED"]) / "data" / "music21_samples"
+    candidates = [REPO.parent / "shared", REPO / "shared"]
+    shared = next((c for c in candidates if c.is_dir()), candidates[0])
+    return shared / "data" / "music21_samples"
 
 
 def peak_rss_mb() -> float:

@@ -259,3 +259,29 @@ def test_bench_eval_reports_every_backend():
         assert figures[f"eval_{backend}_s_per_mixture"] > 0
     assert figures["estimate_sets_per_mixture"] == 4
     assert figures["backends_max_diff_db"] < AGREEMENT_DB
+
+
+def test_benches_find_the_shared_samples_beside_or_inside_the_checkout(tmp_path, monkeypatch):
+    """The benches that read real MUSIC21 mixtures look where the tests do (``../shared``) and
+    where the GPU machine's copy puts it (``shared/``); a wrong default made `tribert bench eval`
+    fall back to generated mixtures without a word."""
+    from pipeline import benchmark
+
+    monkeypatch.delenv("TRIBERT_SHARED", raising=False)
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    monkeypatch.setattr(benchmark, "REPO", repo)
+    beside, inside = tmp_path / "shared", repo / "shared"
+    assert benchmark.music21_samples() == beside / "data" / "music21_samples"   # neither exists
+    inside.mkdir()
+    assert benchmark.music21_samples() == inside / "data" / "music21_samples"
+    beside.mkdir()
+    assert benchmark.music21_samples() == beside / "data" / "music21_samples"
+    monkeypatch.setenv("TRIBERT_SHARED", str(tmp_path / "elsewhere"))
+    assert benchmark.music21_samples() == tmp_path / "elsewhere" / "data" / "music21_samples"
+
+
+def test_bench_eval_reads_the_real_mixtures_by_default(music21_samples):
+    from pipeline.tools.bench_eval import DEFAULT_SAMPLES
+
+    assert DEFAULT_SAMPLES.resolve() == music21_samples.resolve()

@@ -19,11 +19,11 @@ import numpy as np
 
 from pipeline import cmdpath
 from pipeline.data import decode, manifest, shards
-from pipeline.benchmark import peak_rss_mb, report
+from pipeline.benchmark import music21_samples, peak_rss_mb, report
 from pipeline.classes import CLASSES
 from pipeline.params import ExecutorParams, params_hash
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "music21_samples"
+SAMPLES = music21_samples()
 
 
 def make_videos(directory: Path, n: int, seconds: float) -> Path:

@@ -19,9 +19,9 @@ import click
 import numpy as np
 
 from pipeline import cmdpath
-from pipeline.benchmark import peak_rss_mb, report
+from pipeline.benchmark import music21_samples, peak_rss_mb, report
 
-SHARED_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "music21_samples"
+SHARED_SAMPLES = music21_samples()
 
 
 def _moving_figures(frames: int, size: int) -> dict:

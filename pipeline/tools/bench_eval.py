@@ -21,7 +21,6 @@ AlphaPose-format annotations), with ``--checkpoint``/``--stgcn`` or random-init 
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -30,13 +29,12 @@ from typing import Optional
 import click
 import numpy as np
 
-from pipeline.benchmark import peak_rss_mb, report
+from pipeline.benchmark import music21_samples, peak_rss_mb, report
 from pipeline.separation.metrics import BACKENDS, METRICS, separation_metrics_many
 
 N_SAMPLES = 65280  # the length of a separated clip (iSTFT of 256 frames, hop 256)
 SAMPLE_RATE = 11025
-DEFAULT_SAMPLES = Path(os.environ.get("TRIBERT_SHARED", Path(__file__).resolve().parents[2]
-                                      / "shared")) / "data" / "music21_samples"
+DEFAULT_SAMPLES = music21_samples()
 
 
 def real_mixtures(folder: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
