@@ -91,6 +91,10 @@ class SoundOfPixels(nn.Module):
     """Sound-of-Pixels. Inputs as :class:`~model.tribert.TriBERT`; outputs ``mask_logits``
     (B, N, 256, 256) and ``fused`` (B, N, K) (the visual channels)."""
 
+    # in eval mode each source's outputs depend only on the mixture and its own video
+    # (pipeline.separation.infer.sources_independent; tests/model/test_conditioning.py)
+    sources_independent = True
+
     def __init__(self, *, backbone: str = "resnet18", image_size: int = 224,
                  sop_channels: int = 32, unet_depth: int = 7, unet_channels: int = 64,
                  unet_max_channels: int = 512, frames: int = 3, persons: int = 2,

@@ -76,6 +76,10 @@ class TriBERT(nn.Module):
     (retrieval embeddings).
     """
 
+    # in eval mode each source's outputs depend only on the mixture and its own video
+    # (pipeline.separation.infer.sources_independent; tests/model/test_conditioning.py)
+    sources_independent = True
+
     def __init__(self, *, backbone: str = "resnet50", image_size: int = 224,
                  hidden_visual: int = 1024, hidden_pose: int = 1024, hidden_audio: int = 512,
                  hidden_coattention: int = 512, heads: int = 8, ffn: int = 1024, layers: int = 6,

@@ -12,6 +12,7 @@ import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterable, Iterator
 
 from tqdm import tqdm
@@ -45,6 +46,40 @@ def _init_worker(threads: int):
         torch.set_num_threads(threads)
     except ImportError:  # pragma: no cover
         pass
+
+
+_CONTEXT: Any = None      # map_ordered's shared context, in each worker process
+
+
+def _init_ordered_worker(threads: int, context) -> None:
+    global _CONTEXT
+    _init_worker(threads)
+    _CONTEXT = context
+
+
+def _call_ordered(fn, item):
+    return fn(_CONTEXT, item)
+
+
+def map_ordered(fn: Callable, items: Iterable, jobs: int = 1, threads: int = 1,
+                context: Any = None) -> list:
+    """``[fn(context, item) for item in items]`` over ``jobs`` worker processes of ``threads``
+    torch threads each, in the items' order: for the independent pieces of one stage's own
+    work (the probe's and retrieval's many small trainings). ``context`` (the data every piece
+    reads) reaches each worker once, the items one by one. Unlike :func:`map_videos`, an
+    exception is raised here, not turned into a record: one failed piece leaves the stage's
+    table incomplete. ``jobs=1`` (or one item) runs inline with ``threads`` threads. ``fn``
+    must be a module-level function whose result depends only on its arguments (seeded per
+    item), so that the output is the same for any ``jobs``."""
+    items = list(items)
+    if jobs <= 1 or len(items) <= 1:
+        import torch
+
+        torch.set_num_threads(threads)
+        return [fn(context, item) for item in items]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_init_ordered_worker,
+                             initargs=(threads, context)) as pool:
+        return list(pool.map(partial(_call_ordered, fn), items))
 
 
 def map_videos(fn: Callable, items: Iterable, *, backend: str = "local", jobs: int = 1,

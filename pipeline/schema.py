@@ -560,8 +560,10 @@ class ProbeParams(Section):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="the first seed")
     repeats: int = Field(5, ge=1, le=100, description="probes per entry (seeds "
                          "seed..seed+repeats-1), averaged")
-    threads: int = Field(1, ge=1, le=256, description="torch CPU threads (1 is fastest for "
-                         "these small MLPs)")
+    threads: int = Field(1, ge=1, le=256, description="torch CPU threads per worker (1 is "
+                         "fastest for these small MLPs)")
+    jobs: int = Field(2, ge=1, le=1024, description="worker processes the probes are spread "
+                      "over (each probe is seeded on its own: the figures do not depend on it)")
 
 
 class AttentionParams(Section):
@@ -596,7 +598,9 @@ class RetrievalParams(Section):
     repeats: int = Field(3, ge=1, le=100, description="scorers per entry (seeds seed, seed+5, "
                          "...): the metrics are their mean and std (a small test pool is noisy)")
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    threads: int = Field(2, ge=1, le=256, description="torch CPU threads")
+    threads: int = Field(1, ge=1, le=256, description="torch CPU threads per worker")
+    jobs: int = Field(2, ge=1, le=1024, description="worker processes the scorers are spread "
+                      "over (each scorer is seeded on its own: the figures do not depend on it)")
 
     @model_validator(mode="after")
     def _width_halves(self):

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from pipeline.executor import Failure, map_videos
+from pipeline.executor import Failure, map_ordered, map_videos
 
 
 def square_or_fail(x, bad=()):
@@ -42,3 +42,17 @@ def test_ray_backend_on_a_local_instance():
     bad = [o for o in out if isinstance(o, Failure)]
     assert good == [0, 1, 9, 16]
     assert [b.item for b in bad] == [2] and "video 2 is broken" in bad[0].error
+
+
+def _scaled(context, item):
+    if item == "bad":
+        raise ValueError("bad item")
+    return context["scale"] * item
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ordered_map_keeps_the_order_shares_the_context_and_raises(jobs):
+    items = list(range(9, -1, -1))
+    assert map_ordered(_scaled, items, jobs=jobs, context={"scale": 3}) == [3 * i for i in items]
+    with pytest.raises(ValueError, match="bad item"):
+        map_ordered(_scaled, [1, "bad", 2], jobs=jobs, context={"scale": 1})

@@ -159,3 +159,11 @@ def test_repeats_report_the_mean_and_spread_of_the_seeds(noise):
         values = [o[f"top{k}"] for o in one]
         assert both[f"top{k}"] == pytest.approx(np.mean(values))
         assert both[f"top{k}_std"] == pytest.approx(np.std(values))
+
+
+def test_the_figures_do_not_depend_on_the_worker_count(separable):
+    """The probes run over ``jobs`` processes (2 in PARAMS' default); one process inline gives
+    the same figures to the last bit, the chosen epochs included."""
+    d, m = separable
+    assert PARAMS.jobs == 2
+    assert P.run(d, PARAMS.replace(jobs=1), log=lambda s: None) == m

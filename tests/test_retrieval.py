@@ -256,3 +256,17 @@ def test_a_one_video_test_split_is_an_error_naming_the_file(tmp_path):
     data = write_splits(tmp_path / "emb", videos=(8, 2, 1))
     with pytest.raises(retrieval.EmbeddingsError, match=r"test\.h5: the videos pool has 1 item"):
         retrieval.evaluate_all(retrieval.load_splits(data), FAST, log=lambda s: None)
+
+
+def test_the_figures_do_not_depend_on_the_worker_count(aligned):
+    """The scorers run over ``jobs`` processes; inline gives the same ranks and chosen epochs."""
+    params = FAST.replace(epochs=3)
+    splits = retrieval.load_splits(aligned)
+    quiet = lambda s: None  # noqa: E731
+    one, d1 = retrieval.evaluate_all(splits, params.replace(jobs=1), log=quiet)
+    two, d2 = retrieval.evaluate_all(splits, params.replace(jobs=2), log=quiet)
+    assert one == two
+    for v in d1:
+        for kind in d1[v]:
+            assert (d1[v][kind]["epochs"], d1[v][kind]["val_mrr"]) == \
+                (d2[v][kind]["epochs"], d2[v][kind]["val_mrr"])

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from pipeline.atomic import write_json, write_text
+from pipeline.executor import map_ordered
 
 STREAMS = ("audio", "visual", "pose")        # Table 4's order
 KINDS = ("input", "erased", "transformer")
@@ -136,21 +137,34 @@ def standardise(train_x: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [(a - mean) / std for a in (train_x, *others)]
 
 
-def probe_one(emb_dir: Path, kind: str, stream: str, params) -> dict:
-    """Table 4 entry of one feature kind and stream: the test top-k of ``params.repeats``
-    probes (seeds ``seed``, ``seed + 1``, ...): their mean (``topK``), standard deviation
-    (``topK_std``) and each run's figures and chosen epoch (``runs``)."""
-    data = {s: load_features(emb_dir / f"{s}.h5", kind, stream, params.pooling)
-            for s in ("train", "val", "test")}
-    xs = standardise(data["train"][0], data["val"][0], data["test"][0])
-    runs = []
-    for seed in range(params.seed, params.seed + params.repeats):
-        model, chosen = train_probe((xs[0], data["train"][1]), (xs[1], data["val"][1]),
-                                    params.replace(seed=seed))
-        with torch.no_grad():
-            scores = model(torch.from_numpy(xs[2]).float()).numpy()
-        runs.append({"seed": seed, **chosen,
-                     **{f"top{k}": topk_accuracy(scores, data["test"][1], k) for k in TOPK}})
+SPLITS = ("train", "val", "test")
+
+
+def _entry_data(emb_dir: Path, kind: str, stream: str, pooling: str
+                ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The three splits' features of one entry, standardised, and their labels."""
+    data = {s: load_features(emb_dir / f"{s}.h5", kind, stream, pooling) for s in SPLITS}
+    return standardise(*(data[s][0] for s in SPLITS)), [data[s][1] for s in SPLITS]
+
+
+def _probe_run(data: dict, task: tuple) -> dict:
+    """One probe: ``data[(stream, kind)]`` = (features, labels) of the three splits, task =
+    (stream, kind, params, seed) -> its chosen epoch and test top-k (a module-level function:
+    :func:`pipeline.executor.map_ordered` runs it in worker processes)."""
+    stream, kind, params, seed = task
+    xs, ys = data[(stream, kind)]
+    model, chosen = train_probe((xs[0], ys[0]), (xs[1], ys[1]), params.replace(seed=seed))
+    with torch.no_grad():
+        scores = model(torch.from_numpy(xs[2]).float()).numpy()
+    return {"seed": seed, **chosen,
+            **{f"top{k}": topk_accuracy(scores, ys[2], k) for k in TOPK}}
+
+
+def _seeds(params) -> range:
+    return range(params.seed, params.seed + params.repeats)
+
+
+def _summary(runs: list[dict]) -> dict:
     out = {}
     for k in TOPK:
         values = [r[f"top{k}"] for r in runs]
@@ -158,21 +172,34 @@ def probe_one(emb_dir: Path, kind: str, stream: str, params) -> dict:
     return {**out, "runs": runs}
 
 
+def probe_one(emb_dir: Path, kind: str, stream: str, params) -> dict:
+    """Table 4 entry of one feature kind and stream: the test top-k of ``params.repeats``
+    probes (seeds ``seed``, ``seed + 1``, ...): their mean (``topK``), standard deviation
+    (``topK_std``) and each run's figures and chosen epoch (``runs``)."""
+    data = {(stream, kind): _entry_data(Path(emb_dir), kind, stream, params.pooling)}
+    return _summary([_probe_run(data, (stream, kind, params, seed)) for seed in _seeds(params)])
+
+
 def run(emb_dir: str | Path, params, log=print) -> dict:
-    """Every stream and kind, plus the chance level and the clip counts."""
-    torch.set_num_threads(params.threads)
+    """Every stream and kind, plus the chance level and the clip counts. The probes (9 entries
+    x ``repeats`` seeds) run over ``params.jobs`` processes of ``params.threads`` threads; each
+    is seeded on its own, so the figures do not depend on ``jobs``."""
     emb_dir = Path(emb_dir)
+    entries = [(stream, kind) for stream in STREAMS for kind in KINDS]
+    data = {(stream, kind): _entry_data(emb_dir, kind, stream, params.pooling)
+            for stream, kind in entries}
+    tasks = [(stream, kind, params, seed) for stream, kind in entries for seed in _seeds(params)]
+    runs = iter(map_ordered(_probe_run, tasks, params.jobs, params.threads, context=data))
     metrics = {}
-    for stream in STREAMS:
-        metrics[stream] = {}
-        for kind in KINDS:
-            metrics[stream][kind] = probe_one(emb_dir, kind, stream, params)
-            log(f"probe: {stream} {kind}: " + " ".join(
-                f"top{k} {100 * metrics[stream][kind][f'top{k}']:.2f}" for k in TOPK))
+    for stream, kind in entries:
+        entry = _summary([next(runs) for _ in _seeds(params)])
+        metrics.setdefault(stream, {})[kind] = entry
+        log(f"probe: {stream} {kind}: " + " ".join(
+            f"top{k} {100 * entry[f'top{k}']:.2f}" for k in TOPK))
     _, test_y = load_features(emb_dir / "test.h5", "input", "audio", "flatten")
     metrics["chance"] = {f"top{k}": chance_topk(test_y, k) for k in TOPK}
     metrics["clips"] = {}
-    for s in ("train", "val", "test"):
+    for s in SPLITS:
         with h5py.File(emb_dir / f"{s}.h5", "r") as f:
             metrics["clips"][s] = int(len(f["label"]))
     return metrics

@@ -41,6 +41,7 @@ from torch import nn
 
 from pipeline.atomic import write_json, write_text
 from pipeline.classes import CLASSES
+from pipeline.executor import map_ordered
 from pipeline.schema import RetrievalParams
 
 # ``erased`` is a control the paper lacks: a clip's ``transformer`` tokens of one stream have
@@ -390,14 +391,27 @@ def _rows(feats: dict, idx: np.ndarray) -> dict:
     return {m: x[t] for m, x in feats.items()}
 
 
+def _scorer_run(data: dict, task: tuple) -> dict:
+    """Train and test one scorer: ``data`` = {"codes": train video codes, kind: {"train",
+    "val", "test": modality -> rows}}, task = (kind, variant index, params, seed) -> its test
+    top-k, chosen epoch, val MRR and seconds (a module-level function:
+    :func:`pipeline.executor.map_ordered` runs it in worker processes)."""
+    kind, i, params, seed = task
+    variant, d = VARIANTS[i], data[kind]
+    fit = train_scorer(d["train"], data["codes"], d["val"], variant, params, seed)
+    ranks = pool_ranks(fit.scorer, [d["test"][m] for m in variant.query], d["test"][variant.result])
+    return {"topk": topk_percent(ranks), "epoch": fit.epoch, "val_mrr": fit.val_mrr,
+            "seconds": fit.seconds}
+
+
 def evaluate_all(splits: dict[str, Embeddings], params: RetrievalParams, log=print):
     """Train and test every variant on every embedding kind, ``repeats`` scorers each (seeds
-    ``seed + r * 5 + variant index``, the same for both kinds).
+    ``seed + r * 5 + variant index``, the same for every kind), spread over ``params.jobs``
+    processes of ``params.threads`` threads (the figures do not depend on ``jobs``).
 
     Returns (metrics, details): metrics {variant: {kind: {top1, top5, top10, top1_std, ...}},
     random: {...}, pool: size} in percent (mean and std over the repeats); details
     {variant: {kind: {epochs, val_mrr, seconds}}} (selected epochs, mean val MRR, total time)."""
-    torch.set_num_threads(params.threads)
     _, codes = np.unique(splits["train"].video_id, return_inverse=True)
     val_pool = pool_indices(splits["val"], params.pool)
     test_pool = pool_indices(splits["test"], params.pool)
@@ -407,25 +421,25 @@ def evaluate_all(splits: dict[str, Embeddings], params: RetrievalParams, log=pri
     if len(val_pool) < 2:
         log(f"retrieval: {splits['val'].path}: a val pool of {len(val_pool)} cannot rank; "
             f"every scorer keeps its last epoch")
+    data = {"codes": codes}
+    for kind in KINDS:
+        feats = standardize(splits, kind, params.standardize)
+        data[kind] = {"train": feats["train"],
+                      "val": _rows(feats["val"], val_pool) if len(val_pool) >= 2 else None,
+                      "test": _rows(feats["test"], test_pool)}
+    tasks = [(kind, i, params, params.seed + r * len(VARIANTS) + i)
+             for kind in KINDS for i in range(len(VARIANTS)) for r in range(params.repeats)]
+    results = iter(map_ordered(_scorer_run, tasks, params.jobs, params.threads, context=data))
     metrics = {v.name: {} for v in VARIANTS}
     details = {v.name: {} for v in VARIANTS}
     for kind in KINDS:
-        feats = standardize(splits, kind, params.standardize)
-        val = _rows(feats["val"], val_pool) if len(val_pool) >= 2 else None
-        test = _rows(feats["test"], test_pool)
-        for i, variant in enumerate(VARIANTS):
-            runs, fits = [], []
-            for r in range(params.repeats):
-                seed = params.seed + r * len(VARIANTS) + i
-                fits.append(train_scorer(feats["train"], codes, val, variant, params, seed))
-                ranks = pool_ranks(fits[-1].scorer, [test[m] for m in variant.query],
-                                   test[variant.result])
-                runs.append(topk_percent(ranks))
-            metrics[variant.name][kind] = mean_std(runs)
+        for variant in VARIANTS:
+            runs = [next(results) for _ in range(params.repeats)]
+            metrics[variant.name][kind] = mean_std([r["topk"] for r in runs])
             details[variant.name][kind] = {
-                "epochs": [f.epoch for f in fits],
-                "val_mrr": round(float(np.mean([f.val_mrr for f in fits])), 4),
-                "seconds": round(sum(f.seconds for f in fits), 2)}
+                "epochs": [r["epoch"] for r in runs],
+                "val_mrr": round(float(np.mean([r["val_mrr"] for r in runs])), 4),
+                "seconds": round(sum(r["seconds"] for r in runs), 2)}
             log(f"{variant.name:>20} {kind:>11}: {metrics[variant.name][kind]} "
                 f"(epochs {details[variant.name][kind]['epochs']}, "
                 f"{details[variant.name][kind]['seconds']:.1f} s)")

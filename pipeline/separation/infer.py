@@ -113,24 +113,54 @@ def mask_threshold(mask: str, threshold: float) -> Optional[float]:
     return threshold if mask == "binary" else None
 
 
+VARIANT_NAMES = ("binary", "ratio", "ibm", "swap")   # what separation_estimates can compute
+
+
+def sources_independent(model) -> bool:
+    """Whether, in eval mode, each source's outputs depend only on the mixture and on that
+    source's own video: true of TriBERT and Sound-of-Pixels (each source is its own token
+    sequence or frames pass, the mixture's audio network is shared), which declare it with a
+    ``sources_independent`` class attribute (tests/model/test_conditioning.py checks it
+    against a real swapped forward pass). Then the outputs with a mixture's videos swapped are
+    the outputs of the other sources, and the swap variant needs no second forward pass."""
+    m = getattr(model, "module", model)
+    return bool(getattr(m, "sources_independent", False)) and not m.training
+
+
 def separation_estimates(model, batch: dict, device: torch.device, threshold: float,
                          swap: bool = True, mask: str = "ratio",
+                         variants: Optional[set] = None,
                          ) -> tuple[dict, dict, dict, np.ndarray]:
     """Everything a separation table scores for one batch: (feats, outputs, estimates, mask
     gap per mixture), the estimates as float64 numpy arrays (B, N, L) per variant
     (:data:`pipeline.separation.metrics.VARIANTS`: the thresholded masks, the ratio masks, the model's
     output = the one of them that ``mask`` names (the same array), the model's output with the
-    videos swapped, the ideal binary masks)."""
+    videos swapped, the ideal binary masks). ``variants``: only these of
+    :data:`VARIANT_NAMES` (None: all; the ``mask`` one and, with ``swap``, the swapped one are
+    always made). The swapped estimates come from a second forward pass with
+    :func:`swap_videos`, or, for a model whose sources are independent
+    (:func:`sources_independent`), from the first pass's outputs in the other order."""
+    want = set(VARIANT_NAMES if variants is None else variants) | {mask}
+    unknown = want - set(VARIANT_NAMES)
+    if unknown:
+        raise ValueError(f"variants: unknown {sorted(unknown)}; expected some of {VARIANT_NAMES}")
     feats, out = forward(model, batch, device)
     probs = torch.sigmoid(out["mask_logits"].float())
-    ests = {"binary": masks_to_waveforms(probs, feats, threshold),
-            "ratio": masks_to_waveforms(probs, feats, None),
-            "ibm": masks_to_waveforms(feats["masks"], feats, 0.5)}
-    if swap:
-        swapped = torch.sigmoid(model(model_inputs(model, swap_videos(batch), feats, device))[
-            "mask_logits"].float())
-        ests["swap"] = masks_to_waveforms(swapped, feats, mask_threshold(mask, threshold))
+    ests = {}
+    for kind in ("binary", "ratio"):
+        if kind in want:
+            ests[kind] = masks_to_waveforms(probs, feats, mask_threshold(kind, threshold))
+    if "ibm" in want:
+        ests["ibm"] = masks_to_waveforms(feats["masks"], feats, 0.5)
     ests = {k: v.double().cpu().numpy() for k, v in ests.items()}
+    if swap:
+        if sources_independent(model):
+            ests["swap"] = np.ascontiguousarray(ests[mask][:, ::-1])
+        else:
+            swapped = torch.sigmoid(model(model_inputs(model, swap_videos(batch), feats,
+                                                       device))["mask_logits"].float())
+            ests["swap"] = masks_to_waveforms(swapped, feats, mask_threshold(mask, threshold)
+                                              ).double().cpu().numpy()
     ests["model"] = ests[mask]
     gap = source_mask_gap(out["mask_logits"], per_mixture=True).cpu().numpy()
     return feats, out, ests, gap
