@@ -446,6 +446,9 @@ class TrainParams(Section):
     grad_clip: float = Field(0.0, ge=0.0, le=1e6, description="max gradient norm; 0 = no "
                              "clipping")
     loss: LossWeights = Field(default_factory=LossWeights)
+    ema: float = Field(0.0, ge=0.0, lt=1.0, description="decay of an exponential moving average "
+                       "of the weights, which validation scores and the model file holds "
+                       "(pipeline/train/ema.py); 0 = off, the trained weights themselves")
     backbone_lr: float = Field(1.0, ge=0.0, le=1e3, description="learning rate of the frames "
                                "backbone, as a multiple of lr (Sound-of-Pixels: 0.1, its lr_frame "
                                "1e-4 against lr_sound 1e-3; 0 freezes its weights, its BatchNorm "

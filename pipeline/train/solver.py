@@ -54,6 +54,7 @@ from tqdm import tqdm
 from model import layout
 from model.build import frames_backbone
 from pipeline.train import distrib, memory_format
+from pipeline.train.ema import WeightAverage
 from pipeline.train.distrib import World
 from pipeline import atomic
 from pipeline.faults import kill_point
@@ -228,6 +229,9 @@ class Solver:
         # before DDP wraps the model: a frozen backbone must be frozen when DDP registers
         # the parameters it reduces
         groups = param_groups(self.model, settings["lr"], settings.get("backbone_lr", 1.0))
+        # the weight average (train.ema) validates and is kept; it never feeds back into training
+        self.ema = (WeightAverage(self.model, settings["ema"]) if settings.get("ema", 0.0)
+                    else None)
         self.ddp = distrib.wrap(self.model, world)
         self.optimizer = torch.optim.Adam(groups, lr=settings["lr"],
                                           betas=tuple(settings["betas"]),
@@ -316,6 +320,7 @@ class Solver:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "rng": rngs, "world_size": self.world.world_size,
             "memory_format": self.memory_format,
+            "ema": None if self.ema is None else self.ema.state_dict(),
             "data_order": {"seed": self.settings["seed"], "epoch": s.epoch,
                            "step_in_epoch": s.step_in_epoch},
             "epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step,
@@ -350,6 +355,8 @@ class Solver:
         self.task.load_package(self.model, ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ck["ema"])
         if ck["world_size"] == self.world.world_size:
             set_rng_state(ck["rng"][self.world.rank])
         else:
@@ -394,6 +401,8 @@ class Solver:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings["grad_clip"])
         self.optimizer.step()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return float(loss.item()), figures
 
     def _train_epoch(self, budget: Optional[int], timed_from: int = 0) -> tuple[dict, bool]:
@@ -472,13 +481,14 @@ class Solver:
                       "lr": self.optimizer.param_groups[0]["lr"],
                       **{f"train/{k}": v for k, v in train.items()}}
             if self.world.is_master:
-                self.model.eval()
+                kept = self.kept_model()
+                kept.eval()
                 with torch.no_grad():
-                    val = self.task.validate(self.model, self.world.device)
+                    val = self.task.validate(kept, self.world.device)
                 record.update({f"val/{k}": v for k, v in val.items()})
                 if val["sdr"] > s.best_sdr:
                     s.best_sdr, s.best_epoch = float(val["sdr"]), s.epoch + 1
-                    self.best = _detached(self.task.package(self.model))
+                    self.best = _detached(self.task.package(kept))
             record["seconds"] = time.perf_counter() - started
             s.history.append(record)
             s.epoch += 1
@@ -501,8 +511,13 @@ class Solver:
         pkg = self.best
         if pkg is None:
             self.log("train: no finite val SDR; the model file holds the last weights")
-            pkg = self.task.package(self.model)
+            pkg = self.task.package(self.kept_model())
         _save(pkg, self.paths.best)
+
+    def kept_model(self) -> torch.nn.Module:
+        """What validation scores and the model file holds: the weight average (train.ema)
+        when there is one, else the trained weights."""
+        return self.model if self.ema is None else self.ema.model
 
     def _restore_outputs(self) -> None:
         """A finished run: rebuild from last.pt whatever output is missing (DVC removes the

@@ -10,7 +10,7 @@ import torch
 
 from pipeline.train import distrib
 from pipeline.train.solver import NonFiniteLoss, Paths, Solver
-from toy import ToyData, ToyTask, settings, toy_model
+from toy import ToyData, ToyTask, record_validated, settings, toy_model
 
 torch.set_num_threads(1)
 WORLD = distrib.World(0, 1, torch.device("cpu"))
@@ -74,14 +74,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 def test_best_model_is_the_epoch_with_the_best_val_sdr(tmp_path):
     task = ToyTask(ToyData(), val_sdr=[1.0, 3.0, 2.0])
     s = solver(tmp_path, task=task, epochs=3, steps_per_epoch=2)
-    snapshots = []
-    original = task.validate
-
-    def validate(model, device):
-        snapshots.append(weights(model))
-        return original(model, device)
-
-    task.validate = validate
+    snapshots = record_validated(task)
     s.run()
     best = torch.load(tmp_path / "models" / "best.pt", weights_only=True)
     assert s.state.best_epoch == 2 and s.state.best_sdr == 3.0

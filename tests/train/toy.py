@@ -66,3 +66,16 @@ def settings(**kw) -> dict:
                 amp="auto", checkpoint_every=0, seed=7)
     base.update(kw)
     return base
+
+
+def record_validated(task) -> list:
+    """Make ``task.validate`` also keep a copy of the weights it scores; returns that list."""
+    seen = []
+    original = task.validate
+
+    def validate(model, device):
+        seen.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return original(model, device)
+
+    task.validate = validate
+    return seen
