@@ -467,8 +467,9 @@ class TrainParams(Section):
     # numerics
     amp: Literal["auto", "bf16", "off"] = Field("auto", description="auto: bf16 autocast on "
                                                 "CUDA only; bf16: on any device (CPU too)")
-    mask: Literal["ratio", "binary"] = Field("ratio", description="val output: ratio masks | "
-                                             "thresholded (paper)")
+    mask: Literal["normalized", "ratio", "binary"] = Field(
+        "normalized", description="val output (chooses the checkpoint): normalized (ratio masks "
+        "divided by their sum over the sources) | ratio | binary (thresholded, paper)")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="binary mask threshold "
                              "(REFERENCE.md)")
     memory_format: Literal["auto", "channels_last", "contiguous"] = Field(
@@ -529,8 +530,9 @@ class EvaluateParams(Section):
                        "swapped")
     backend: Literal["fast", "fast_bss_eval", "mir_eval"] = Field(
         "fast", description="BSS Eval implementation (pipeline/separation/metrics.py)")
-    mask: Literal["ratio", "binary"] = Field("ratio", description="the model's output: ratio | "
-                                             "thresholded (paper)")
+    mask: Literal["normalized", "ratio", "binary"] = Field(
+        "normalized", description="the model's output: normalized (ratio masks divided by their "
+        "sum over the sources) | ratio | binary (thresholded, paper)")
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="binary mask threshold "
                              "(REFERENCE.md inference)")
     batch_size: int = Field(4, ge=1, le=4096, description="mixtures per forward pass")

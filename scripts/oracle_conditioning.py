@@ -64,7 +64,7 @@ for spec in which:
         for i in range(0, 40, 8):
             b = collate([val[j] for j in range(i, i + 8)])
             f = sp.mixture_features(b["audio"])
-            est = masks_to_waveforms(torch.sigmoid(m(f["log_mag_mix"], b["label"])), f, 0.5).double().numpy()
+            est = masks_to_waveforms(torch.sigmoid(m(f["log_mag_mix"], b["label"])), f, "binary", 0.5).double().numpy()
             refs = b["audio"][..., :est.shape[-1]].double().numpy()
             for k in range(8):
                 s = metrics.separation_metrics(refs[k], est[k]); sdr.append(s.mean()["sdr"]); mixs.append(s.mean()["sdr_mix"])

@@ -223,10 +223,11 @@ def test_every_table_scores_the_same_mixtures_in_every_variant(runs):
             sdr_mix = {r.sdr_mix for r in m.variants.values()}
             assert len(sdr_mix) == 1          # one mixture baseline for all variants
             assert 0.0 <= m.mask_gap <= 1.0
-            # the model's output is its ratio masks (evaluate.mask), not the thresholded ones
-            assert m.variants["model"] is m.variants["ratio"]
+            # the model's output is its normalized masks (evaluate.mask), not the others
+            assert m.variants["model"] is m.variants["normalized"]
             if not m.result.failures:
                 assert m.variants["binary"].sdr != m.variants["ratio"].sdr
+                assert m.variants["normalized"].sdr != m.variants["ratio"].sdr
         for variant in metrics.VARIANTS[1:]:
             assert t[variant]["sdr"] == pytest.approx(np.mean(
                 [m.variants[variant].mean()["sdr"] for m in run.mixtures[name]]))
@@ -248,8 +249,13 @@ def test_backends_agree_within_1e_6_db(runs):
             if a.result.failures:
                 continue
             for metric in ("sdr", "sir", "sar", "si_sdr", "sdr_mix"):
-                np.testing.assert_allclose(getattr(a.result, metric),
-                                           getattr(b.result, metric), atol=1e-6, rtol=0)
+                x, y = np.asarray(getattr(a.result, metric)), np.asarray(getattr(b.result, metric))
+                # an estimate numerically inside the references' span (an untrained model's
+                # normalized masks, about 1/2 each, give half the mixture) has a SAR of 80-90
+                # dB, the log of a rounding-sized residual: there the two agree relatively
+                real = np.abs(y) < 60
+                np.testing.assert_allclose(x[real], y[real], atol=1e-6, rtol=0)
+                np.testing.assert_allclose(x[~real], y[~real], atol=0, rtol=1e-7)
             scored += 1
     assert scored >= 5
 
@@ -410,7 +416,7 @@ def test_bench_separate_scores_the_cli_on_rendered_test_pairs(data, tmp_path):
     for name in ("sdr", "sdr_mix", "improvement"):
         assert figures[f"{name}_lo"] <= figures[name] <= figures[f"{name}_hi"]
     assert figures["improvement"] == pytest.approx(figures["sdr"] - figures["sdr_mix"])
-    assert -10 < figures["sdr_mix"] < 10 and "cpu" in figures and figures["mask"] == "ratio"
+    assert -10 < figures["sdr_mix"] < 10 and "cpu" in figures and figures["mask"] == "normalized"
     gains = _per_pair_gains(figures)
     assert [len(p) for p in gains] == [2, 2]
     assert np.mean(gains) == pytest.approx(figures["improvement"], abs=0.06)

@@ -10,11 +10,12 @@ Each set takes every eligible clip once, in a seeded random order, as its first 
 partner uniformly among the set's partner clips of another video. The sources are scaled by 1/N
 and summed exactly as the training stage's val mixtures (:class:`pipeline.data.dataset.MixDataset`
 without training gains); the model's masks are turned into waveforms by
-:func:`pipeline.train.task.separation_estimates` (as ratio masks, or thresholded: ``evaluate.mask``) and
+:func:`pipeline.separation.infer.separation_estimates` (normalized ratio masks, ratio masks or thresholded:
+``evaluate.mask``) and
 each estimate is scored against its scaled source by
 :func:`pipeline.separation.metrics.separation_metrics_many`. On the same mixtures every table also scores
 the mixture as the estimate, the ideal binary mask through the same warp, threshold and iSTFT
-(the ceiling of the recipe), the model's thresholded and ratio masks (one of them its output),
+(the ceiling of the recipe), the model's thresholded, ratio and normalized masks (one of them its output),
 and the model with each mixture's two videos swapped (the drop shows how much the masks depend on the videos), with SI-SDR beside
 BSS Eval and the mean gap between the two predicted masks. A silent estimate is scored as a
 failure (:mod:`pipeline.separation.metrics`) and counted, never dropped. Every mean comes with its 95%
@@ -38,7 +39,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model import checkpoint
-from pipeline.separation.infer import mask_threshold, separation_estimates
+from pipeline.separation.infer import output_masks, separation_estimates
 from pipeline.separation.metrics import score_estimates
 from pipeline import atomic
 from pipeline.separation import metrics
@@ -240,12 +241,12 @@ class Example:
     mags_pred: np.ndarray    # (N, 256, T) mag_mix * the predicted mask as the model applies it
 
 
-def _examples(batch, feats, out, est, refs, mix, threshold, mixtures) -> list[Example]:
+def _examples(batch, feats, out, est, refs, mix, mask, threshold, mixtures) -> list[Example]:
     frames = batch["frames"]                                        # (B, N, F, H, W, 3)
     centre = frames[:, :, frames.shape[2] // 2].numpy()
     prob = torch.sigmoid(out["mask_logits"].float()).cpu()
     mag_mix = feats["mag_mix"][:, 0].cpu()
-    pred_mags = mag_mix[:, None] * (prob if threshold is None else (prob > threshold).float())
+    pred_mags = mag_mix[:, None] * output_masks(prob, mask, threshold)
     return [Example(m, mix[b], refs[b], est[b], centre[b], mag_mix[b].numpy(),
                     feats["masks"][b].cpu().numpy(), prob[b].numpy(),
                     feats["mags"][b].cpu().numpy(), pred_mags[b].numpy())
@@ -282,7 +283,7 @@ def separate_set(model, dataset: FixedMixtures, clips: SplitClips, mset: Mixture
                     tuple(str(clips.kind[j]) for j in members),
                     tuple(clips.classes[j] for j in members), scores[b], float(gap[b])))
             examples = (_examples(batch, feats, out, est, refs, mix,
-                                  mask_threshold(params.mask, params.threshold), mixtures)
+                                  params.mask, params.threshold, mixtures)
                         if index < keep else [None] * len(mixtures))
             for m, ex in zip(mixtures, examples):
                 yield m, (ex if m.index < keep else None)
@@ -356,10 +357,12 @@ def failure_reasons(mixtures: Sequence[Mixture]) -> dict[str, int]:
 
 def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
     """metrics.json's entry of one set. Top level: the model's output (``evaluate.mask``: its
-    ratio masks by default, or its thresholded masks as the paper reports them), means over
+    normalized ratio masks by default, its ratio masks, or its thresholded masks as the paper
+    reports them), means over
     mixtures of each mixture's source mean, with 95% bootstrap intervals (``*_lo``, ``*_hi``)
     and medians; ``improvement``: model SDR - mixture SDR per mixture. Then the same mixtures
-    through the thresholded and the ratio masks (one of them the model's), with the videos swapped
+    through the thresholded, ratio and normalized masks (one of them the model's), with the videos
+    swapped
     (``swap_drop`` = model - swapped SDR), and the ideal binary mask; ``failures`` counts the
     sources scored as failures (never dropped)."""
     agg = metrics.aggregate(_record(m) for m in mixtures)
@@ -453,8 +456,8 @@ def summary(table: dict) -> str:
     """A short text table of the sets' means (dB), the model's SDR with its 95% interval."""
     fmt = lambda v, w: f"{v:>{w}.2f}" if v is not None else f"{'-':>{w}}"  # noqa: E731
     lines = [f"{'set':<7}{'mixtures':>9}{'failed':>7}{'SDR':>7}{'95% CI':>15}{'SIR':>7}"
-             f"{'SAR':>7}{'SI-SDR':>7}{'mix':>7}{'binary':>7}{'ratio':>7}{'swap':>7}{'IBM':>7}"
-             f"{'gap':>6}"]
+             f"{'SAR':>7}{'SI-SDR':>7}{'mix':>7}{'binary':>7}{'ratio':>7}{'norm':>7}{'swap':>7}"
+             f"{'IBM':>7}{'gap':>6}"]
     for name, s in table.items():
         ci = (f"[{s['sdr_lo']:.2f}, {s['sdr_hi']:.2f}]" if s.get("sdr_lo") is not None
               else "-")
@@ -462,7 +465,7 @@ def summary(table: dict) -> str:
         gap = s.get("mask_gap")
         lines.append(f"{name:<7}{s['mixtures']:>9}{s['failures']:>7}{fmt(s['sdr'], 7)}"
                      f"{ci:>15}{fmt(s['sir'], 7)}{fmt(s['sar'], 7)}{fmt(s['si_sdr'], 7)}"
-                     f"{fmt(s['sdr_mix'], 7)}{fmt(v('binary'), 7)}{fmt(v('ratio'), 7)}{fmt(v('swap'), 7)}"
-                     f"{fmt(v('ibm'), 7)}{fmt(gap, 6)}"
+                     f"{fmt(s['sdr_mix'], 7)}{fmt(v('binary'), 7)}{fmt(v('ratio'), 7)}"
+                     f"{fmt(v('normalized'), 7)}{fmt(v('swap'), 7)}{fmt(v('ibm'), 7)}{fmt(gap, 6)}"
                      + (f"  ({s['note']})" if "note" in s else ""))
     return "\n".join(lines)

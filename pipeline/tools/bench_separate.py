@@ -82,7 +82,7 @@ def render_clip(wave: np.ndarray, rate: int, instrument: str, out: Path, seed: i
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--mediapipe", is_flag=True, help="MediaPipe finds the keypoints (default: the "
               "renderer's JSON).")
-@click.option("--mask", type=click.Choice(["ratio", "binary"]), default="ratio",
+@click.option("--mask", type=click.Choice(["normalized", "ratio", "binary"]), default="normalized",
               show_default=True, help="tribert separate --mask")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True)

@@ -24,7 +24,8 @@ import numpy as np
 from pipeline.separation.metrics import mean_ci
 
 KEY = ("set", "index", "video_1", "video_2")
-METRICS = ("sdr", "si_sdr", "sir", "sar", "ratio_sdr", "binary_sdr", "swap_sdr", "mask_gap")
+METRICS = ("sdr", "si_sdr", "sir", "sar", "ratio_sdr", "binary_sdr", "normalized_sdr", "swap_sdr",
+           "mask_gap")
 
 
 def read_mixtures(path: str | Path) -> dict[str, list[dict]]:

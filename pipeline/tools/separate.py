@@ -14,7 +14,8 @@ backend of :mod:`pipeline.pose.keypoints` (MediaPipe by default for user videos,
 AlphaPose-format JSON given with ``--keypoints``, one file per video), with its two person slots
 and left/right identity rule, and per-frame ST-GCN features with temporal context by
 :mod:`pipeline.pose.features`. The masks are turned into waveforms by
-:func:`pipeline.separation.infer.estimate_waveforms` (unwarp, ratio mask or threshold, mixture
+:func:`pipeline.separation.infer.estimate_waveforms` (unwarp, the output masks: by default the
+ratio masks divided by their sum over the performers, so the parts add up to the audio; mixture
 phase, iSTFT), as in validation and ``evaluate``, and the windows are overlap-added by the same
 module.
 
@@ -84,7 +85,7 @@ from pipeline.data.decode import DecodeParams, Skip, decode_audio, decode_frames
 from pipeline.pose import keypoints as kpio
 from pipeline.pose.halpe import NUM_JOINTS
 from pipeline.schema import KeypointsParams, PoseFeaturesParams
-from pipeline.separation.infer import (SPAN, cut_windows, estimate_waveforms, mask_threshold,
+from pipeline.separation.infer import (MASKS, SPAN, check_mask, cut_windows, estimate_waveforms,
                                        overlap_add, window_starts)
 
 DEFAULT_STGCN = Path("models/stgcn.pt")
@@ -393,7 +394,7 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
              keypoints: Optional[Sequence[str | Path]] = None, backend: str = "mediapipe",
              decode: DecodeParams | None = None, keypoint_params: KeypointsParams | None = None,
              pose_params: PoseFeaturesParams | None = None, threshold: float = 0.5,
-             mask: str = "ratio", min_presence: float = 0.1, batch_size: int = 4, with_video: bool = False,
+             mask: str = "normalized", min_presence: float = 0.1, batch_size: int = 4, with_video: bool = False,
              progress: bool = True, log=None) -> list[Path]:
     """Separate the performers of ``videos`` (module docstring); returns the written wavs
     (``out/<stem>.wav`` or ``out/<stem>-<k>.wav``, video by video, left to right), followed by
@@ -436,11 +437,11 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
 @torch.no_grad()
 def run_windows(model, mix: np.ndarray, starts: np.ndarray, videos: list[Video],
                 fidx: list[np.ndarray], threshold: float, batch_size: int,
-                progress: bool, mask: str = "ratio") -> np.ndarray:
+                progress: bool, mask: str = "normalized") -> np.ndarray:
     """Masked estimates ``(K, S, 65280)`` of every window for the S performers of ``videos``."""
     from pipeline.data import spectrogram as sp
 
-    mask_threshold(mask, threshold)     # an unknown mask kind fails before any window runs
+    check_mask(mask)     # an unknown mask kind fails before any window runs
     persons = model.init_kwargs["persons"]
     sources = [(vi, slot) for vi, v in enumerate(videos) for slot in v.performers]
     windows = cut_windows(mix, starts)
@@ -530,9 +531,11 @@ def sf_duration(wav: Path) -> float:
 @click.option("--params", "params_path", type=click.Path(path_type=Path, dir_okay=False),
               help="A params.yaml whose decode, keypoints and pose_features sections to use "
                    "(default: the built-in defaults, those of the shipped params.yaml).")
-@click.option("--mask", type=click.Choice(["ratio", "binary"]), default="ratio",
-              show_default=True, help="Apply the predicted masks as ratio masks or thresholded "
-              "(the paper's output; evaluate.mask).")
+@click.option("--mask", type=click.Choice(MASKS), default="normalized", show_default=True,
+              help="How the predicted masks are applied (evaluate.mask): normalized (ratio "
+              "masks divided by their sum over the performers, so the parts add up to the "
+              "audio; one performer keeps its ratio mask), ratio, or binary (thresholded, the "
+              "paper's output).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Threshold of --mask binary (evaluate.threshold).")
 @click.option("--min-presence", type=click.FloatRange(0, 1), default=0.1, show_default=True,

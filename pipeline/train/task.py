@@ -7,7 +7,8 @@ binary masks ``mag_n > 0.5 mag_mix`` plus the three weakly-supervised classifica
 
 Validation (deterministic pairs of the val split): the estimates of the inference that
 ``evaluate`` and ``tribert separate`` run (:mod:`pipeline.separation.infer`: the sigmoid mask
-unwarped to 512 bins, used as a ratio mask, ``mask="ratio"``, the default, or thresholded at 0.5,
+unwarped to 512 bins, used as ratio masks divided by their sum over the sources,
+``mask="normalized"``, the default, as ratio masks, ``"ratio"``, or thresholded at 0.5,
 ``"binary"``, the paper's output, multiplied with the mixture magnitude and inverted with the
 mixture phase); each estimate is scored (SDR/SIR/SAR, :mod:`pipeline.separation.metrics`)
 against its 1/N-scaled source,
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from model.checkpoint import load_weights, package as make_package
 from pipeline.separation import metrics
-from pipeline.separation.infer import forward, mask_threshold, separation_estimates
+from pipeline.separation.infer import check_mask, forward, separation_estimates
 from pipeline.separation.metrics import score_estimates
 from pipeline.train import losses
 from pipeline.train.augment import augment as augment_batch
@@ -43,13 +44,13 @@ class SeparationTask:
 
     def __init__(self, weights: dict, val_set: Optional[Dataset], val_mixtures: int = 0,
                  threshold: float = 0.5, batch_size: int = 4, collate=None,
-                 label_map: Optional[list[int]] = None, mask: str = "ratio",
+                 label_map: Optional[list[int]] = None, mask: str = "normalized",
                  augment: bool = False):
         self.weights, self.val_set, self.val_mixtures = weights, val_set, val_mixtures
         self.augment = augment   # frame augmentation of training batches (pipeline.train.augment)
         self.threshold, self.batch_size, self.collate = threshold, batch_size, collate
         self.mask = mask
-        mask_threshold(mask, threshold)   # an unknown mask kind fails here, not at val
+        check_mask(mask)   # an unknown mask kind fails here, not at val
         self.label_map = label_map
 
     def labels(self, batch: dict, device) -> torch.Tensor:

@@ -115,7 +115,7 @@ def test_the_swap_variant_without_a_second_pass_equals_the_second_pass(arch, mon
     assert sources_independent(model)
     _, _, fast, _ = separation_estimates(model, batch, torch.device("cpu"), 0.5,
                                          variants={"swap"})
-    assert set(fast) == {"ratio", "swap", "model"}          # nothing else was inverted
+    assert set(fast) == {"normalized", "swap", "model"}     # nothing else was inverted
     monkeypatch.setattr(type(model), "sources_independent", False)
     assert not sources_independent(model)
     _, _, slow, _ = separation_estimates(model, batch, torch.device("cpu"), 0.5)

@@ -52,9 +52,10 @@ def test_oracle_masks_separate_better_than_the_mixture(clip_dir):
     assert r.mean()["sdr"] > r.mean()["sdr_mix"] + 5
 
 
-def test_mask_choice_sets_the_output_ratio_or_thresholded(clip_dir):
-    """``mask="ratio"`` applies the probabilities, ``"binary"`` the thresholded masks; hedging
-    logits (probability 0.6 everywhere) give a 0.6-scaled mixture or the whole mixture."""
+def test_mask_choice_sets_the_output_ratio_normalized_or_thresholded(clip_dir):
+    """``mask="ratio"`` applies the probabilities, ``"binary"`` the thresholded masks,
+    ``"normalized"`` the probabilities divided by their sum over the sources; hedging logits
+    (probability 0.6 everywhere) give a 0.6-scaled mixture, the whole mixture, or half of it."""
     val = MixDataset(clip_dir, "val")
     batch = collate([val[0]])
     feats = sp.mixture_features(batch["audio"])
@@ -64,6 +65,18 @@ def test_mask_choice_sets_the_output_ratio_or_thresholded(clip_dir):
     mix = feats["mix"][..., :ratio.shape[-1]]
     assert torch.allclose(binary[0, 0], mix[0], atol=1e-3)
     assert torch.allclose(ratio[0, 0], 0.6 * mix[0], atol=1e-3)
+    # normalized: 0.6 and 0.6 share the bin, half each, and the two estimates add up to the
+    # mixture; a second source that claims 0.2 leaves the first 0.75
+    normalized = estimate_waveforms(logits, feats, mask="normalized")
+    assert torch.allclose(normalized[0, 0], 0.5 * mix[0], atol=1e-3)
+    assert torch.allclose(normalized[0].sum(0), mix[0], atol=1e-3)
+    uneven = logits.clone()
+    uneven[:, 1] = math.log(0.2 / 0.8)
+    assert torch.allclose(estimate_waveforms(uneven, feats, mask="normalized")[0, 0],
+                          0.75 * mix[0], atol=1e-3)
+    # one source: nothing to share with, its ratio mask is kept
+    single = estimate_waveforms(logits[:, :1], feats, mask="normalized")
+    assert torch.allclose(single[0, 0], 0.6 * mix[0], atol=1e-3)
     with pytest.raises(ValueError, match="mask"):
         SeparationTask(WEIGHTS, val, mask="soft")
     with pytest.raises(ValueError, match="mask"):
