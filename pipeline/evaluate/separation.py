@@ -10,9 +10,8 @@ Each set takes every eligible clip once, in a seeded random order, as its first 
 partner uniformly among the set's partner clips of another video. The sources are scaled by 1/N
 and summed exactly as the training stage's val mixtures (:class:`pipeline.data.dataset.MixDataset`
 without training gains); the model's masks are turned into waveforms by
-:func:`pipeline.separation.infer.separation_estimates` (normalized ratio masks, ratio masks or thresholded:
-``evaluate.mask``) and
-each estimate is scored against its scaled source by
+:func:`pipeline.separation.infer.separation_estimates` (normalized ratio masks, ratio masks or
+thresholded: ``evaluate.mask``) and each estimate is scored against its scaled source by
 :func:`pipeline.separation.metrics.separation_metrics_many`. On the same mixtures every table also scores
 the mixture as the estimate, the ideal binary mask through the same warp, threshold and iSTFT
 (the ceiling of the recipe), the model's thresholded, ratio and normalized masks (one of them its output),
@@ -358,13 +357,11 @@ def failure_reasons(mixtures: Sequence[Mixture]) -> dict[str, int]:
 def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
     """metrics.json's entry of one set. Top level: the model's output (``evaluate.mask``: its
     normalized ratio masks by default, its ratio masks, or its thresholded masks as the paper
-    reports them), means over
-    mixtures of each mixture's source mean, with 95% bootstrap intervals (``*_lo``, ``*_hi``)
-    and medians; ``improvement``: model SDR - mixture SDR per mixture. Then the same mixtures
-    through the thresholded, ratio and normalized masks (one of them the model's), with the videos
-    swapped
-    (``swap_drop`` = model - swapped SDR), and the ideal binary mask; ``failures`` counts the
-    sources scored as failures (never dropped)."""
+    reports them), means over mixtures of each mixture's source mean, with 95% bootstrap
+    intervals (``*_lo``, ``*_hi``) and medians; ``improvement``: model SDR - mixture SDR per
+    mixture. Then the same mixtures through the thresholded, ratio and normalized masks (one of
+    them the model's), with the videos swapped (``swap_drop`` = model - swapped SDR), and the
+    ideal binary mask; ``failures`` counts the sources scored as failures (never dropped)."""
     agg = metrics.aggregate(_record(m) for m in mixtures)
     out = {"mixtures": agg["n_mixtures"], "failures": agg["failures"].get("model", 0),
            "failure_reasons": failure_reasons(mixtures)}

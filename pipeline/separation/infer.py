@@ -161,8 +161,8 @@ def separation_estimates(model, batch: dict, device: torch.device, threshold: fl
     estimates (:func:`output_masks`), the model's output = the one of them that ``mask`` names
     (the same array), the model's output with the videos swapped, the ideal binary masks).
     ``variants``: only these of :data:`VARIANT_NAMES` (None: all; the ``mask`` one and, with
-    ``swap``, the swapped one are always made). The swapped estimates come from a second forward pass with
-    :func:`swap_videos`, or, for a model whose sources are independent
+    ``swap``, the swapped one are always made). The swapped estimates come from a second
+    forward pass with :func:`swap_videos`, or, for a model whose sources are independent
     (:func:`sources_independent`), from the first pass's outputs in the other order."""
     want = set(VARIANT_NAMES if variants is None else variants) | {check_mask(mask)}
     unknown = want - set(VARIANT_NAMES)

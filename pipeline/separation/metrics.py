@@ -356,10 +356,9 @@ def mean_ci(values: Sequence[float], level: float = 0.95, n_boot: int = 2000,
 VARIANTS = ("model", "binary", "ratio", "normalized", "swap", "ibm")   # beside the mixture
 # model: the model's output, one of the next three (``mask`` of train/evaluate); binary: its masks
 # thresholded (the paper's output); ratio: its mask probabilities used as a soft mask;
-# normalized: the ratio masks divided by their sum over the sources (pipeline.separation.infer.
-# output_masks); swap: the
-# model's output with the two videos of the mixture exchanged (estimate k is conditioned on the
-# other source's video); ibm: the ideal binary mask through the same warp, threshold and iSTFT
+# normalized: the ratio masks divided by their sum over the sources (output_masks of
+# pipeline.separation.infer); swap: the model's output with the two videos of the mixture
+# exchanged (estimate k is conditioned on the other source's video); ibm: the ideal binary mask through the same warp, threshold and iSTFT
 # (the ceiling of the recipe); the mixture itself is every Scores' sdr_mix.
 
 
