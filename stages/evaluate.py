@@ -7,6 +7,8 @@ Writes into ``--out`` (results/evaluate, results/evaluate_music11):
   SDR/SIR/SAR/SI-SDR, the mixture baseline SDR_mix, the improvement over it, the ratio-mask,
   swapped-video and ideal-binary-mask SDRs of the same mixtures, the mask gap, failures;
 - ``per_class.json``: per set and class, mean and median over the sources of that class;
+- ``class_pairs.csv``: per set and pair of classes, the improvement over the mixture and the
+  shares of parts separated and handed back (worst pairs first);
 - ``mixtures.csv``: one row per mixture (videos, classes, per-source scores, skip reason);
 - ``examples/`` (wavs, frames, mask and spectrogram pictures, ``index.html``) and
   ``qualitative.png`` (paper Fig. 3), written after the tables so a failing picture never

@@ -7,6 +7,7 @@ train waveforms are NaN, so reading them would make scoring fail; one test clip 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 
@@ -275,6 +276,28 @@ def test_tables_agree_with_each_other(runs, tmp_path):
                 table[name][metric], abs=1e-5)
             assert np.median([float(r[metric]) for r in scored]) == pytest.approx(
                 table[name][f"{metric}_median"], abs=1e-5)
+    for name in ev.SETS:
+        parts = [float(r[f"sdr_{k}"]) - float(r[f"sdr_mix_{k}"]) for r in rows
+                 if r["set"] == name for k in (1, 2)]
+        assert table[name]["parts_separated"] == pytest.approx(
+            np.mean(np.asarray(parts) >= ev.SEPARATED_DB))
+        assert table[name]["parts_returned"] == pytest.approx(
+            np.mean(np.asarray(parts) < ev.RETURNED_DB))
+    with open(tmp_path / "class_pairs.csv", newline="") as f:
+        pairs = list(csv.DictReader(f))
+    for name in ev.SETS:
+        mine = [p for p in pairs if p["set"] == name]
+        assert sum(int(p["mixtures"]) for p in mine) == table[name]["mixtures"]
+        # worst first, and each pair's mean is its mixtures' mean improvement in mixtures.csv
+        assert [float(p["improvement"]) for p in mine] == sorted(float(p["improvement"])
+                                                                for p in mine)
+        for p in mine:
+            imp = [float(r["sdr"]) - float(r["sdr_mix"]) for r in rows if r["set"] == name
+                   and sorted((r["classes_1"], r["classes_2"])) == [p["classes_1"],
+                                                                    p["classes_2"]]]
+            assert len(imp) == int(p["mixtures"])
+            assert float(p["improvement"]) == pytest.approx(np.mean(imp), abs=1e-5)
+            assert float(p["improvement_min"]) == pytest.approx(min(imp), abs=1e-5)
     per_class = json.loads((tmp_path / "per_class.json").read_text())
     # a duet clip's source counts under both of its classes
     assert per_class["multi"]["cello"]["n_sources"] > 0
@@ -282,6 +305,33 @@ def test_tables_agree_with_each_other(runs, tmp_path):
               for k in (1, 2) if r[f"classes_{k}"] == "violin"]
     assert per_class["single"]["violin"]["sdr"]["mean"] == pytest.approx(np.mean(violin),
                                                                          abs=1e-5)
+
+
+def _scored(classes, improvement, index=0):
+    """A single-set Mixture of two sources whose model SDR is ``improvement`` above the
+    mixture's 0 dB for both sources."""
+    scores = metrics.Scores((improvement,) * 2, (0.0,) * 2, (0.0,) * 2, (0.0,) * 2, (0.0,) * 2,
+                            ("", ""))
+    return ev.Mixture("single", index, ("a", "b"), ("solo", "solo"),
+                      tuple((c,) for c in classes), {"model": scores})
+
+
+def test_class_pair_r2_says_whether_the_pair_of_classes_decides_the_improvement():
+    rng = np.random.default_rng(0)
+    pairs = [("violin", "cello"), ("flute", "tuba"), ("drum", "violin"), ("cello", "flute")]
+    level = {p: 8.0 * k for k, p in enumerate(pairs)}
+    # the pair decides (either order of the two classes is the same pair), plus a little noise
+    decided = [_scored(p[::-1] if i % 2 else p, level[p] + 0.1 * rng.standard_normal(), i)
+               for i in range(40) for p in [pairs[i % 4]]]
+    assert ev.class_pair_r2(decided) > 0.99
+    # the pair does not matter: about 0 (seeds 0-7 gave -0.17 to 0.12), where the plain R^2
+    # of 200 pairs seen twice each is about one half (0.41 to 0.56)
+    many = list(itertools.combinations(sorted(CLASS_INDEX), 2))[:200]
+    noise = [_scored(many[i % 200], float(rng.standard_normal()), i) for i in range(400)]
+    assert abs(ev.class_pair_r2(noise)) < 0.25
+    # no pair repeats, or the improvements do not vary: nothing to say
+    assert ev.class_pair_r2([_scored(p, 1.0) for p in pairs]) is None
+    assert ev.class_pair_r2([_scored(pairs[i % 2], 3.0) for i in range(6)]) is None
 
 
 def test_sound_of_pixels_package_evaluates(data, packages):
@@ -376,7 +426,8 @@ def test_stage_writes_every_output(data, packages, tmp_path):
         str(data[0]), "--pose", str(data[1]), "--out", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "single" in result.output and "SDR" in result.output
-    for name in ("metrics.json", "per_class.json", "mixtures.csv", "qualitative.png",
+    for name in ("metrics.json", "per_class.json", "class_pairs.csv", "mixtures.csv",
+                 "qualitative.png",
                  "examples/index.html"):
         assert (out / name).is_file(), name
     table = json.loads((out / "metrics.json").read_text())

@@ -51,6 +51,8 @@ from pipeline.schema import EvaluateParams
 N_MIX = 2
 SETS = ("single", "multi")
 SPLIT = "test"
+SEPARATED_DB = 6.0  # a part this far above the mixture's SDR counts as separated (issue 11's bar)
+RETURNED_DB = 2.0   # and one less than this far as the mixture handed back
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,9 +389,77 @@ def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
         out.update(swap_drop=c["mean"], swap_drop_lo=c["lo"], swap_drop_hi=c["hi"])
     gaps = [m.mask_gap for m in mixtures]
     out["mask_gap"] = float(np.mean(gaps)) if gaps else None
+    parts = np.concatenate([part_improvements(m) for m in mixtures]) if mixtures else None
+    out["parts_separated"] = float(np.mean(parts >= SEPARATED_DB)) if mixtures else None
+    out["parts_returned"] = float(np.mean(parts < RETURNED_DB)) if mixtures else None
+    out["class_pair_r2"] = class_pair_r2(mixtures)
     if mset.note:
         out["note"] = mset.note
     return out
+
+
+def part_improvements(m: Mixture) -> np.ndarray:
+    """Per source of the mixture: the model's SDR - the mixture's SDR (dB)."""
+    return np.asarray(m.result.sdr) - np.asarray(m.result.sdr_mix)
+
+
+def class_pair(m: Mixture) -> tuple[str, ...]:
+    """The mixture's classes, in sorted order: one key per unordered pair of (a duet clip's
+    joined) classes."""
+    return tuple(sorted("+".join(c) for c in m.classes))
+
+
+def class_pair_r2(mixtures: Sequence[Mixture]) -> Optional[float]:
+    """How much of the spread of the per-mixture improvement the pair of classes explains: the
+    adjusted R^2 of the improvement on the class pair, over the mixtures whose pair occurs more
+    than once. 1 - (within-pair variance, n - g degrees of freedom) / (variance, n - 1), so
+    that pairs that do not matter give about 0 however small the groups (the plain R^2 of
+    random groups of two is about one half), and 1 means the pair decides. None when fewer
+    than two pairs repeat or the improvements do not vary."""
+    groups: dict[tuple[str, ...], list[float]] = {}
+    for m in mixtures:
+        groups.setdefault(class_pair(m), []).append(float(np.mean(part_improvements(m))))
+    kept = [np.asarray(v) for v in groups.values() if len(v) > 1]
+    if len(kept) < 2:
+        return None
+    values = np.concatenate(kept)
+    total = float(np.sum((values - values.mean()) ** 2))
+    if total <= 0.0:
+        return None
+    within = float(sum(np.sum((v - v.mean()) ** 2) for v in kept))
+    n, g = len(values), len(kept)
+    return 1.0 - (within / (n - g)) / (total / (n - 1))
+
+
+CLASS_PAIR_COLUMNS = ("set", "classes_1", "classes_2", "mixtures", "improvement",
+                      "improvement_min", "improvement_max", "parts_separated", "parts_returned")
+
+
+def class_pairs_csv(run: Evaluation) -> str:
+    """One row per set and unordered pair of classes: how many mixtures, the mean, lowest and
+    highest improvement over the mixture (dB, per mixture as in ``metrics.json``) and the share
+    of their parts separated (>= SEPARATED_DB) and handed back as the mixture (< RETURNED_DB);
+    worst pairs first."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, CLASS_PAIR_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for s in run.sets:
+        groups: dict[tuple[str, ...], list[Mixture]] = {}
+        for m in run.mixtures[s.name]:
+            groups.setdefault(class_pair(m), []).append(m)
+        rows = []
+        for pair, ms in groups.items():
+            imp = np.asarray([np.mean(part_improvements(m)) for m in ms])
+            parts = np.concatenate([part_improvements(m) for m in ms])
+            rows.append({"set": s.name, "classes_1": pair[0], "classes_2": pair[-1],
+                         "mixtures": len(ms), "improvement": f"{imp.mean():.6f}",
+                         "improvement_min": f"{imp.min():.6f}",
+                         "improvement_max": f"{imp.max():.6f}",
+                         "parts_separated": f"{np.mean(parts >= SEPARATED_DB):.6f}",
+                         "parts_returned": f"{np.mean(parts < RETURNED_DB):.6f}"})
+        writer.writerows(sorted(rows, key=lambda r: (float(r["improvement"]), r["classes_1"],
+                                                     r["classes_2"])))
+    return buf.getvalue()
 
 
 def metrics_table(run: Evaluation) -> dict:
@@ -439,12 +509,13 @@ def mixtures_csv(run: Evaluation) -> str:
 
 
 def write_tables(run: Evaluation, out_dir: str | Path) -> dict:
-    """metrics.json, per_class.json and mixtures.csv in ``out_dir`` (atomic); returns the
-    metrics."""
+    """metrics.json, per_class.json, class_pairs.csv and mixtures.csv in ``out_dir`` (atomic);
+    returns the metrics."""
     out_dir = Path(out_dir)
     table = metrics_table(run)
     atomic.write_json(out_dir / "metrics.json", table)
     atomic.write_json(out_dir / "per_class.json", per_class_table(run))
+    atomic.write_text(out_dir / "class_pairs.csv", class_pairs_csv(run))
     atomic.write_text(out_dir / "mixtures.csv", mixtures_csv(run))
     return table
 
