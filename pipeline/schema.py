@@ -464,6 +464,12 @@ class TrainParams(Section):
                           "(pipeline/train/augment.py)")
     val_mixtures: int = Field(0, ge=0, le=10**9, description="val mixtures scored per epoch; "
                               "0 = all")
+    similar_partners: float = Field(0.0, ge=0.0, le=1.0, description="share of the training "
+                                    "mixtures whose partner is drawn among the first clip's "
+                                    "similar_k spectrally most similar clips of other videos and "
+                                    "classes (pipeline/data/dataset.py); 0 = uniform pairs")
+    similar_k: int = Field(16, ge=1, le=10**6, description="how many similar clips each "
+                           "training clip's partner is drawn from (similar_partners)")
     # numerics
     amp: Literal["auto", "bf16", "off"] = Field("auto", description="auto: bf16 autocast on "
                                                 "CUDA only; bf16: on any device (CPU too)")

@@ -85,7 +85,9 @@ def main(params_path, pretrained, clips, pose, out, checkpoint, live, plots, max
         base = load_model(pretrained)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    train_set, val_set = datasets(clips, pose, settings["seed"], Music11MixDataset)
+    train_set, val_set = datasets(clips, pose, settings["seed"], Music11MixDataset,
+                                  similar=settings["similar_partners"],
+                                  similar_k=settings["similar_k"])
     torch.manual_seed(settings["seed"])
     model = with_classes(base, len(MUSIC11))
     fresh = transfer(base, model)

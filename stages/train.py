@@ -53,7 +53,9 @@ def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
     settings = p.train.resolved(p.model.preset)
     clips, pose = Path(clips), Path(pose) if pose else None
     check_paths(clips, pose, out, checkpoint, live, plots)
-    train_set, val_set = datasets(clips, pose, settings["seed"])
+    train_set, val_set = datasets(clips, pose, settings["seed"],
+                                  similar=settings["similar_partners"],
+                                  similar_k=settings["similar_k"])
     torch.manual_seed(settings["seed"])
     try:
         model = build_model(p.model)    # reads model.backbone_weights / vggish_weights, if set

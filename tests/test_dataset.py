@@ -133,3 +133,62 @@ def test_misaligned_extra_shards_are_refused(clip_dir, tmp_path):
     write_extra(tmp_path, n_rows=(3, 2))
     with pytest.raises(ValueError, match="rows"):
         ClipDataset(clip_dir, extra={"pose": str(tmp_path)})
+
+
+# ---- similar partners --------------------------------------------------------------------
+
+# (video, class, band of the spectrum that holds its energy): violin and flute share the high
+# band, cello and tuba the low one; two videos of each class
+SIMILAR = [("vln1", 0, "high"), ("vln2", 0, "high"), ("flt1", 1, "high"), ("flt2", 1, "high"),
+           ("cel1", 2, "low"), ("cel2", 2, "low"), ("tba1", 3, "low"), ("tba2", 3, "low")]
+
+
+@pytest.fixture(scope="module")
+def banded_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("banded")
+    with shards.ShardWriter(d / shards.shard_name(0), len(SIMILAR),
+                            {**shards.file_attrs(P, "h"), "shard_index": 0}) as w:
+        for i, (vid, cls, band) in enumerate(SIMILAR):
+            clip = fake_clip(i, size=32)
+            mag = np.random.default_rng(i).random((256, 256), dtype=np.float32) * 0.01
+            mag[128:] += 5.0 if band == "high" else 0.0
+            mag[:128] += 5.0 if band == "low" else 0.0
+            label = np.zeros(21, np.uint8)
+            label[cls] = 1
+            w.write(i, {**clip, "mag": mag, "label": label, "video_id": f"{vid:<11}".encode()})
+    return d
+
+
+def test_similar_partners_are_spectrally_close_of_another_class(banded_dir):
+    ds = MixDataset(banded_dir, "train", similar=1.0, similar_k=2)
+    # each clip's pool: the two clips of the other class in its band (the same class's other
+    # video is closer still, and left out)
+    for i, (_, cls, band) in enumerate(SIMILAR):
+        pool = {SIMILAR[j][1] for j in ds.neighbours[i]}
+        assert len(pool) == 1 and pool != {cls}
+        assert all(SIMILAR[j][2] == band for j in ds.neighbours[i])
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            j = int(ds[i]["clip"][1])
+            assert SIMILAR[j][2] == SIMILAR[i][2] and SIMILAR[j][1] != SIMILAR[i][1]
+
+
+def test_a_share_of_similar_partners_and_none_is_the_uniform_draw(banded_dir):
+    uniform = MixDataset(banded_dir, "train")
+    off = MixDataset(banded_dir, "train", similar=0.0)
+    half = MixDataset(banded_dir, "train", similar=0.5, similar_k=2)
+    assert off.neighbours is None and half.neighbours is not None
+    # 0 draws exactly the pairs it drew before the option existed
+    hits = []
+    for epoch in range(40):
+        for ds in (uniform, off, half):
+            ds.set_epoch(epoch)
+        for i in range(len(uniform)):
+            assert torch.equal(uniform[i]["clip"], off[i]["clip"])
+            j = int(half[i]["clip"][1])
+            hits.append(j in half.neighbours[i])
+    # half of the mixtures from the pool, plus the uniform draws that land in it (2 of 7)
+    assert 0.5 + 0.5 * 2 / 7 - 0.08 < np.mean(hits) < 0.5 + 0.5 * 2 / 7 + 0.08
+    # val pairs never change with the option
+    assert MixDataset(banded_dir, "train", train=False, similar=1.0).neighbours is None

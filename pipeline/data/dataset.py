@@ -7,7 +7,11 @@ Sec. 3.3 and 4.1).
   the scaled waveforms. The mixture STFT, warp, masks and weights are computed per batch in torch
   (:func:`pipeline.data.spectrogram.batch_spectrograms`), never from summed magnitudes.
   Training pairs are drawn per (seed, epoch, index) (call :meth:`MixDataset.set_epoch`); val and
-  test pairs are a fixed list made once from the seed, the same in every epoch.
+  test pairs are a fixed list made once from the seed, the same in every epoch. With
+  ``similar > 0`` that share of the training mixtures takes its partner among the first clip's
+  ``similar_k`` spectrally most similar clips of other videos and other classes
+  (:func:`similar_clips`): hard pairs, which uniform pairs rarely give, without the same-class
+  ones that a video-conditioned mask cannot tell apart.
 
 Frames stay uint8 (N, F, H, W, 3) here; the model converts and normalises them (ImageNet mean and
 std), so workers ship a quarter of the bytes.
@@ -158,6 +162,38 @@ class ClipDataset(Dataset):
         return self.clip(i)
 
 
+def spectral_profiles(ds: ClipDataset) -> np.ndarray:
+    """(n, F) each clip's shape of spectrum: the time mean of log(1 + warped magnitude), less the
+    mean over the clips, scaled to unit length (cosine similarity is then a dot product)."""
+    files = _Files()
+    prof = np.stack([np.log1p(np.asarray(files.get(ds.paths[int(s)])["mag"][int(r)],
+                                         np.float64)).mean(axis=1)
+                     for s, r in zip(ds.shard, ds.row)])
+    prof -= prof.mean(axis=0)
+    norm = np.linalg.norm(prof, axis=1, keepdims=True)
+    return prof / np.where(norm > 0, norm, 1.0)
+
+
+def similar_clips(profiles: np.ndarray, video_id: np.ndarray, label: np.ndarray, k: int,
+                  block: int = 1024) -> np.ndarray:
+    """(n, k) for each clip the indices of the ``k`` clips most similar to it (cosine of the
+    profiles, most similar first) among those of another video sharing none of its classes;
+    -1 where fewer exist. Computed in row blocks, so memory grows with n * block."""
+    n = len(profiles)
+    out = np.full((n, k), -1, np.int64)
+    has = label > 0
+    for a in range(0, n, block):
+        sim = profiles[a:a + block] @ profiles.T                       # (b, n)
+        rows = np.arange(a, min(a + block, n))
+        allowed = (video_id[rows, None] != video_id[None, :]) & \
+            ~(has[rows].astype(np.int64) @ has.T.astype(np.int64)).astype(bool)
+        sim = np.where(allowed, sim, -np.inf)
+        order = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+        ok = np.take_along_axis(allowed, order, axis=1)
+        out[rows, :order.shape[1]] = np.where(ok, order, -1)
+    return out
+
+
 class MixDataset(ClipDataset):
     """Mix-and-separate items of ``n_mix`` clips from different videos.
 
@@ -168,15 +204,22 @@ class MixDataset(ClipDataset):
     """
 
     def __init__(self, clip_dir, split: str, n_mix: int = 2, train: bool | None = None,
-                 seed: int = 0, fields: Sequence[str] = CLIP_FIELDS, extra=None):
+                 seed: int = 0, fields: Sequence[str] = CLIP_FIELDS, extra=None,
+                 similar: float = 0.0, similar_k: int = 16):
         fields = tuple(dict.fromkeys(tuple(fields) + ("waveform",)))
         super().__init__(clip_dir, split, fields, extra)
         if n_mix < 1:
             raise ValueError(f"n_mix must be >= 1, got {n_mix}")
+        if not 0.0 <= similar <= 1.0 or similar_k < 1:
+            raise ValueError(f"similar must lie in [0, 1] and similar_k be >= 1, got {similar}, "
+                             f"{similar_k}")
         if len(np.unique(self.video_id)) < n_mix:
             raise ValueError(f"{clip_dir}: split {split!r} has fewer than {n_mix} videos")
         self.n_mix, self.seed, self.epoch = n_mix, seed, 0
         self.train = split == "train" if train is None else train
+        self.similar = similar if self.train else 0.0
+        self.neighbours = (similar_clips(spectral_profiles(self), self.video_id, self.label,
+                                         similar_k) if self.similar > 0 else None)
         self.pairs = None if self.train else np.stack(
             [self._partners(i, np.random.default_rng([seed, i])) for i in range(len(self))])
 
@@ -188,6 +231,10 @@ class MixDataset(ClipDataset):
 
     def _partners(self, i: int, rng: np.random.Generator) -> np.ndarray:
         chosen = [i]
+        if self.similar > 0 and self.n_mix > 1 and rng.random() < self.similar:
+            pool = self.neighbours[i][self.neighbours[i] >= 0]
+            if len(pool):
+                chosen.append(int(pool[rng.integers(len(pool))]))
         while len(chosen) < self.n_mix:
             j = int(rng.integers(len(self)))
             if self.video_id[j] not in {self.video_id[c] for c in chosen}:

@@ -42,10 +42,13 @@ def check_paths(clips: Path, pose: Path | None, out, checkpoint, live, plots) ->
         set_aside_unreadable(checkpoint, log=lambda m: click.echo(f"train: {m}", err=True))
 
 
-def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset):
-    """The training mixtures (random pairs per epoch) and the val mixtures (fixed pairs)."""
+def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset,
+             similar: float = 0.0, similar_k: int = 16):
+    """The training mixtures (random pairs per epoch; ``similar``: the share whose partner is
+    a spectrally similar clip, :class:`MixDataset`) and the val mixtures (fixed pairs)."""
     extra = pose_extra(pose)
-    train = dataset_cls(clips, "train", seed=seed, extra=extra)
+    train = dataset_cls(clips, "train", seed=seed, extra=extra, similar=similar,
+                        similar_k=similar_k)
     val = dataset_cls(clips, "val", seed=seed, extra=extra)
     return train, val
 
@@ -65,7 +68,10 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
                        f"{solver.steps_per_epoch} steps per epoch of {settings['batch_size']} "
                        f"over {world.world_size} rank(s) on {world.device} (process group: "
                        f"{distrib.backend(world)}, DDP: {solver.ddp is not solver.model}); "
-                       f"lr {settings['lr']:g}")
+                       f"lr {settings['lr']:g}"
+                       + (f"; {getattr(train_set, 'similar', 0.0):.0%} of the partners among "
+                          f"each clip's {train_set.neighbours.shape[1]} most similar"
+                          if getattr(train_set, "similar", 0.0) > 0 else ""))
         try:
             state = solver.run(max_steps)
         except NonFiniteLoss as e:
