@@ -389,9 +389,7 @@ def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
         out.update(swap_drop=c["mean"], swap_drop_lo=c["lo"], swap_drop_hi=c["hi"])
     gaps = [m.mask_gap for m in mixtures]
     out["mask_gap"] = float(np.mean(gaps)) if gaps else None
-    parts = np.concatenate([part_improvements(m) for m in mixtures]) if mixtures else None
-    out["parts_separated"] = float(np.mean(parts >= SEPARATED_DB)) if mixtures else None
-    out["parts_returned"] = float(np.mean(parts < RETURNED_DB)) if mixtures else None
+    out["parts_separated"], out["parts_returned"] = part_shares(mixtures)
     out["class_pair_r2"] = class_pair_r2(mixtures)
     if mset.note:
         out["note"] = mset.note
@@ -403,10 +401,22 @@ def part_improvements(m: Mixture) -> np.ndarray:
     return np.asarray(m.result.sdr) - np.asarray(m.result.sdr_mix)
 
 
-def class_pair(m: Mixture) -> tuple[str, ...]:
-    """The mixture's classes, in sorted order: one key per unordered pair of (a duet clip's
-    joined) classes."""
-    return tuple(sorted("+".join(c) for c in m.classes))
+def part_shares(mixtures: Sequence[Mixture]) -> tuple[Optional[float], Optional[float]]:
+    """The shares of the mixtures' parts (sources) separated (>= SEPARATED_DB over the
+    mixture's SDR) and handed back as the mixture (< RETURNED_DB); None without mixtures."""
+    if not mixtures:
+        return None, None
+    parts = np.concatenate([part_improvements(m) for m in mixtures])
+    return float(np.mean(parts >= SEPARATED_DB)), float(np.mean(parts < RETURNED_DB))
+
+
+def by_class_pair(mixtures: Sequence[Mixture]) -> dict[tuple[str, ...], list[Mixture]]:
+    """The mixtures grouped by their classes in sorted order: one key per unordered pair of (a
+    duet clip's joined) classes."""
+    groups: dict[tuple[str, ...], list[Mixture]] = {}
+    for m in mixtures:
+        groups.setdefault(tuple(sorted("+".join(c) for c in m.classes)), []).append(m)
+    return groups
 
 
 def class_pair_r2(mixtures: Sequence[Mixture]) -> Optional[float]:
@@ -416,10 +426,8 @@ def class_pair_r2(mixtures: Sequence[Mixture]) -> Optional[float]:
     that pairs that do not matter give about 0 however small the groups (the plain R^2 of
     random groups of two is about one half), and 1 means the pair decides. None when fewer
     than two pairs repeat or the improvements do not vary."""
-    groups: dict[tuple[str, ...], list[float]] = {}
-    for m in mixtures:
-        groups.setdefault(class_pair(m), []).append(float(np.mean(part_improvements(m))))
-    kept = [np.asarray(v) for v in groups.values() if len(v) > 1]
+    kept = [np.asarray([np.mean(part_improvements(m)) for m in ms])
+            for ms in by_class_pair(mixtures).values() if len(ms) > 1]
     if len(kept) < 2:
         return None
     values = np.concatenate(kept)
@@ -444,21 +452,16 @@ def class_pairs_csv(run: Evaluation) -> str:
     writer = csv.DictWriter(buf, CLASS_PAIR_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for s in run.sets:
-        groups: dict[tuple[str, ...], list[Mixture]] = {}
-        for m in run.mixtures[s.name]:
-            groups.setdefault(class_pair(m), []).append(m)
         rows = []
-        for pair, ms in groups.items():
+        for pair, ms in by_class_pair(run.mixtures[s.name]).items():
             imp = np.asarray([np.mean(part_improvements(m)) for m in ms])
-            parts = np.concatenate([part_improvements(m) for m in ms])
-            rows.append({"set": s.name, "classes_1": pair[0], "classes_2": pair[-1],
-                         "mixtures": len(ms), "improvement": f"{imp.mean():.6f}",
-                         "improvement_min": f"{imp.min():.6f}",
-                         "improvement_max": f"{imp.max():.6f}",
-                         "parts_separated": f"{np.mean(parts >= SEPARATED_DB):.6f}",
-                         "parts_returned": f"{np.mean(parts < RETURNED_DB):.6f}"})
-        writer.writerows(sorted(rows, key=lambda r: (float(r["improvement"]), r["classes_1"],
-                                                     r["classes_2"])))
+            rows.append((imp.mean(), pair, len(ms), imp.min(), imp.max(), *part_shares(ms)))
+        for mean, pair, n, lo, hi, separated, returned in sorted(rows):
+            writer.writerow({"set": s.name, "classes_1": pair[0], "classes_2": pair[-1],
+                             "mixtures": n, "improvement": f"{mean:.6f}",
+                             "improvement_min": f"{lo:.6f}", "improvement_max": f"{hi:.6f}",
+                             "parts_separated": f"{separated:.6f}",
+                             "parts_returned": f"{returned:.6f}"})
     return buf.getvalue()
 
 

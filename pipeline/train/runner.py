@@ -63,15 +63,15 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
                               settings["threshold"], VAL_BATCH, collate, label_map,
                               mask=settings["mask"], augment=settings["augment"])
         solver = Solver(task, model, train_set, settings, paths, world, fingerprint, collate)
+        similar = getattr(train_set, "similar", 0.0)
         if world.is_master:
             click.echo(f"train: {len(train_set)} training and {len(val_set)} val mixtures; "
                        f"{solver.steps_per_epoch} steps per epoch of {settings['batch_size']} "
                        f"over {world.world_size} rank(s) on {world.device} (process group: "
                        f"{distrib.backend(world)}, DDP: {solver.ddp is not solver.model}); "
                        f"lr {settings['lr']:g}"
-                       + (f"; {getattr(train_set, 'similar', 0.0):.0%} of the partners among "
-                          f"each clip's {train_set.neighbours.shape[1]} most similar"
-                          if getattr(train_set, "similar", 0.0) > 0 else ""))
+                       + (f"; {similar:.0%} of the partners among each clip's "
+                          f"{train_set.neighbours.shape[1]} most similar" if similar else ""))
         try:
             state = solver.run(max_steps)
         except NonFiniteLoss as e:
