@@ -15,6 +15,7 @@ from model.backbone import make_backbone
 from model.embeddings import AudioEmbedding, PoseEmbedding, TokenMasking
 from model.encoder import STREAMS, TriBERTEncoder
 from model.heads import AudioClassifier, SOSPooler, WSDDNHead, fuse
+from model.motion import PoseMotion
 from model.summary import count, format_table, param_table
 from model.unet import AttentionUNet
 from model.visual import VisualTokenizer, prepare_frames
@@ -32,6 +33,10 @@ def check_inputs(batch: dict, frames: int, persons: int) -> tuple[int, int]:
         assert batch["boxes"].shape == (B, N, T, persons, 5), f"boxes: {tuple(batch['boxes'].shape)}"
         assert batch["absent"].shape == (B, N, T, persons) and batch["absent"].dtype == torch.bool, \
             f"absent: expected bool (B, N, T, P), got {batch['absent'].dtype} {tuple(batch['absent'].shape)}"
+    if "trajectory" in batch:
+        assert batch["trajectory"].dim() == 6 and batch["trajectory"].shape[:2] == (B, N) \
+            and batch["trajectory"].shape[3:] == (persons, batch["trajectory"].shape[4], 3), \
+            f"trajectory: expected (B, N, W, {persons}, V, 3), got {tuple(batch['trajectory'].shape)}"
     assert batch["log_mag_mix"].shape == (B, 1, 256, 256), \
         f"log_mag_mix: expected (B, 1, 256, 256), got {tuple(batch['log_mag_mix'].shape)}"
     return B, N
@@ -60,11 +65,16 @@ class TriBERT(nn.Module):
           film (the feature also modulates every decoder level), input_norm (BatchNorm of the
           input log spectrogram), synthesizer (K > 0: Sound-of-Pixels' output head instead of
           the bottleneck fusion); all off in the paper's model
+        # Time-varying conditioning: motion (width of :class:`model.motion.PoseMotion`; 0 = off,
+          the paper's; needs synthesizer > 0), motion_fps (the trajectory's frame rate)
 
     Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float ImageNet-normalised, or (B, N, T, H, W, 3)
     uint8 as the shards store them (normalised here); ``pose`` (B, N, T, P, 256, 68) ST-GCN
     features; ``boxes`` (B, N, T, P, 5) (x1, y1, x2, y2, area, normalised); ``absent``
-    (B, N, T, P) bool; ``log_mag_mix`` (B, 1, 256, 256) log of the warped mixture magnitude.
+    (B, N, T, P) bool; ``log_mag_mix`` (B, 1, 256, 256) log of the warped mixture magnitude;
+    optional ``trajectory`` (B, N, W, P, V, 3) person-normalised keypoints (x, y, score) of the
+    window's W frames (used with ``motion`` > 0; without it, or with the pose erased, the masks
+    get no time-varying term).
     Without ``pose``/``boxes``/``absent`` every person counts as absent (the pose stream is then
     its SOS token only). Optional ``erase``: stream names whose tokens are all replaced by the
     mask token for this call (the constructor's ``erase`` does it always: supplement Table 1).
@@ -89,7 +99,8 @@ class TriBERT(nn.Module):
                  mask_rate: float = 0.15, temporal_pos_emb: bool = False, num_classes: int = 21,
                  frames: int = 3, persons: int = 2, pose_channels: int = 256,
                  pose_joints: int = 68, erase: str = "none", film: bool = False,
-                 input_norm: bool = False, synthesizer: int = 0):
+                 input_norm: bool = False, synthesizer: int = 0, motion: int = 0,
+                 motion_fps: float = 8.0):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
@@ -122,6 +133,11 @@ class TriBERT(nn.Module):
         # Separation
         self.unet = AttentionUNet(unet_depth, unet_channels, unet_max_channels, fused, film,
                                   input_norm, synthesizer)
+        if motion and not synthesizer:
+            raise ValueError("motion > 0 needs synthesizer > 0 (it changes the synthesizer's "
+                             "weights per time frame)")
+        self.motion = (PoseMotion(persons, pose_joints, motion, synthesizer, motion_fps)
+                       if motion else None)
 
     def tokenize(self, batch: dict) -> tuple[dict, dict, dict, torch.Tensor]:
         """Inputs -> tokens {stream: (M, L, d)} with M = B * N and L = 1 + T * P (SOS first),
@@ -190,7 +206,8 @@ class TriBERT(nn.Module):
             fused = fuse([self.poolers[s](tokens[s]) for s in STREAMS], self.fusion)
         with torch.profiler.record_function("tribert.unet"):
             feats = self.unet.encode(batch["log_mag_mix"])
-            mask_logits = self.unet.decode(feats, fused.reshape(B, N, -1))
+            mask_logits = self.unet.decode(feats, fused.reshape(B, N, -1),
+                                           self.motion_terms(batch, B, N))
 
         def per_source(x):  # (B * N, ...) -> (B, N, ...)
             return x.reshape(B, N, *x.shape[1:])
@@ -205,6 +222,17 @@ class TriBERT(nn.Module):
             "tokens": {s: per_source(t) for s, t in tokens.items()},
             "inputs": {s: per_source(t) for s, t in inputs.items()},
         }
+
+    def motion_terms(self, batch: dict, B: int, N: int) -> torch.Tensor | None:
+        """(B, N, K + 1, T) the time-varying synthesizer terms of :mod:`model.motion`, or None
+        (no motion branch, no ``trajectory`` in the batch, or the pose stream erased)."""
+        if self.motion is None or "trajectory" not in batch \
+                or "pose" in erased_streams(batch, self.erase):
+            return None
+        traj = batch["trajectory"]
+        with torch.profiler.record_function("tribert.motion"):
+            out = self.motion(traj.reshape(B * N, *traj.shape[2:]), batch["log_mag_mix"].shape[-1])
+        return out.reshape(B, N, *out.shape[1:])
 
     def parameter_counts(self) -> dict[str, int]:
         """{component: parameters}, the encoder split into co- and self-attention layers."""

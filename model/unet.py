@@ -173,8 +173,11 @@ class AttentionUNet(nn.Module):
             feats.append(x)
         return feats[:-1] + [self.bottleneck(x)]
 
-    def decode(self, feats: list[torch.Tensor], feature: torch.Tensor) -> torch.Tensor:
-        """Encoder outputs of B mixtures + features (B, N, D) -> mask logits (B, N, F, T)."""
+    def decode(self, feats: list[torch.Tensor], feature: torch.Tensor,
+               motion: torch.Tensor | None = None) -> torch.Tensor:
+        """Encoder outputs of B mixtures + features (B, N, D) -> mask logits (B, N, F, T).
+        ``motion`` (B, N, K + 1, T), synthesizer only: per time frame, changes of the K weights
+        and a bias (:mod:`model.motion`)."""
         B, N, D = feature.shape
         if self.synthesizer is not None:
             x = feats[-1]
@@ -183,7 +186,12 @@ class AttentionUNet(nn.Module):
                 x = torch.cat([x, gate(x, skip)], dim=1)
             a = self.ups[-1](x)                                            # (B, K, F, T)
             w = self.synthesizer(feature)                                  # (B, N, K)
-            return synthesize(a, w)
+            out = synthesize(a, w)
+            if motion is not None:
+                K = w.shape[-1]
+                out = out + torch.einsum("bnkt,bkft->bnft", motion[:, :, :K].to(a.dtype),
+                                         a.contiguous()) + motion[:, :, K:].to(out.dtype)
+            return out
         # share the mixture's encoder output among its N sources: (B, ...) -> (B * N, ...)
         feats = [to_format(f.repeat_interleave(N, dim=0), self) for f in feats]
         v = feature.reshape(B * N, D)
@@ -196,5 +204,5 @@ class AttentionUNet(nn.Module):
         out = self.ups[-1](x)                                              # (B * N, 1, F, T)
         return out.reshape(B, N, *out.shape[2:])
 
-    def forward(self, spec, feature):
-        return self.decode(self.encode(spec), feature)
+    def forward(self, spec, feature, motion=None):
+        return self.decode(self.encode(spec), feature, motion)

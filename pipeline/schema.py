@@ -355,6 +355,11 @@ class ModelParams(Section):
     synthesizer: int = Field(0, ge=0, le=1024, description="K > 0: SoP's synthesizer head "
                              "instead of the bottleneck fusion (the decoder runs once per "
                              "mixture)")
+    motion: int = Field(0, ge=0, le=4096, description="width of the pose-motion branch: the "
+                        "window's keypoint trajectory changes the synthesizer's weights per time "
+                        "frame (model/motion.py); 0 = off (the paper's); needs synthesizer > 0")
+    motion_fps: float = Field(8.0, gt=0.0, le=240.0, description="frame rate of the pose "
+                              "shards' trajectory (= decode.fps)")
     num_classes: int = Field(21, ge=1, le=1000)
     frames: int = Field(3, ge=1, le=64, description="sampled frames per clip")
     persons: int = Field(2, ge=1, le=8, description="pose tokens per frame (= visual tokens "
@@ -379,6 +384,9 @@ class ModelParams(Section):
             raise KeyProblem("hidden_coattention", f"concat_features splits it between two "
                              f"streams: {r['hidden_coattention']} is not a multiple of "
                              f"2 * heads = {2 * r['heads']}")
+        if self.motion and not self.synthesizer and self.arch == "tribert":
+            raise KeyProblem("motion", "motion > 0 needs synthesizer > 0 (it changes the "
+                             "synthesizer's weights per time frame)")
         if 256 % (2 ** r["unet_depth"]):
             raise KeyProblem("unet_depth", f"256 bins are not divisible by 2^{r['unet_depth']}")
         return self

@@ -31,6 +31,7 @@ import torch
 from model.build import build_model, frames_backbone
 from pipeline.params import load_stage_params, params_hash, to_dict
 from pipeline.train.frames_pretrain import pretrain_cached
+from pipeline.pose.trajectory import check_trajectory
 from pipeline.train.runner import check_paths, data_fingerprint, datasets, run
 from pipeline.train.solver import Paths
 
@@ -59,6 +60,8 @@ def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
     torch.manual_seed(settings["seed"])
     try:
         model = build_model(p.model)    # reads model.backbone_weights / vggish_weights, if set
+        if pose is not None and getattr(model, "init_kwargs", {}).get("motion"):
+            check_trajectory(pose, model.init_kwargs["motion_fps"])
     except ValueError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
     if settings["frames_pretrain"] and int(os.environ.get("RANK", "0")) == 0:

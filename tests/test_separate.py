@@ -528,3 +528,49 @@ def test_bench_eval_reports_the_separation_speed():
     assert figures["separation_speed"] == pytest.approx(
         figures["separation_audio_s"] / figures["separation_wall_s"])
     assert figures["eval_fast_s_per_mixture"] > 0 and figures["eval_mir_eval_s_per_mixture"] > 0
+
+
+def _motion_package(path: Path, scale: float) -> Path:
+    """A TriBERT with the pose-motion branch whose output layer is random times ``scale``."""
+    torch.manual_seed(0)
+    model = TriBERT(**TINY, synthesizer=4, motion=8).eval()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        model.motion.out.weight.copy_(torch.randn(model.motion.out.weight.shape, generator=g)
+                                      * scale)
+    write_torch(path, checkpoint.package(model))
+    return path
+
+
+def test_the_motion_branch_reads_each_performers_trajectory(data, tmp_path):
+    """With model.motion, separate builds each window's trajectory as the pose shards do (the
+    frames from the window's start, the performer in slot 0) and the output depends on it: the
+    same model with the branch's output zeroed separates differently."""
+    from pipeline.pose.features import VideoPose
+    from pipeline.pose.trajectory import first_frame, trajectory_frames
+    from pipeline.tools.separate import source_inputs, trajectory_window
+
+    starts = np.array([0, 32640, 65280])
+    model = TriBERT(**TINY, synthesizer=4, motion=8)
+    first, length = trajectory_window(model, starts, DecodeParams())
+    assert length == trajectory_frames(65535, 11025, 8) == 48
+    assert first.tolist() == first_frame(starts, 11025, 8).tolist() == [0, 24, 47]
+    assert trajectory_window(TriBERT(**TINY), starts, DecodeParams())[1] == 0   # not read
+
+    from pipeline.schema import KeypointsParams
+    from pipeline.tools.separate import load_video
+    v = load_video(video(data, DUET), ann(data, DUET), KeypointsParams(backend="annotations"),
+                   DecodeParams(), 0.1, tmp_path / "kp.npz")
+    assert isinstance(v.pose, VideoPose) and v.performers == [0, 1]
+    v.frames = {t: np.zeros((224, 224, 3), np.uint8) for t in range(11, 14)}
+    v.features = {t: np.zeros((2, 256, 68), np.float32) for t in range(11, 14)}
+    got = source_inputs(v, 1, np.array([11, 12, 13]), 2, first=5, length=10)["trajectory"]
+    want = v.pose.x[:, 5:15, :, 1].transpose(1, 2, 0)           # slot 1's frames 5..14
+    np.testing.assert_array_equal(got[:, 0], want)
+    assert (got[:, 1] == 0).all() and np.abs(want).sum() > 0
+
+    plain = run(data, tmp_path / "a", [DUET], checkpoint=_motion_package(tmp_path / "m0.pt", 0.0))
+    moved = run(data, tmp_path / "b", [DUET], checkpoint=_motion_package(tmp_path / "m1.pt", 1.0))
+    a = np.stack([sf.read(p)[0] for p in plain])
+    b = np.stack([sf.read(p)[0] for p in moved])
+    assert np.abs(a - b).max() > 1e-4

@@ -64,12 +64,13 @@ class _Files:
 
 
 # the pose shards' fields (pipeline/pose/features.py)
-POSE_FIELDS = ("features", "boxes", "absent", "keypoints")
+POSE_FIELDS = ("features", "boxes", "absent", "keypoints", "trajectory")
 
 
 def pose_extra(pose_dir) -> dict | None:
     """The ``extra`` argument that attaches the row-aligned pose shards of ``pose_dir`` (their
-    fields arrive as "pose.features", "pose.boxes", "pose.absent", "pose.keypoints"); None
+    fields arrive as "pose.features", "pose.boxes", "pose.absent", "pose.keypoints",
+    "pose.trajectory"); None
     without pose."""
     return {"pose": (str(pose_dir), POSE_FIELDS)} if pose_dir else None
 

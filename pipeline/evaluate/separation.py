@@ -45,6 +45,7 @@ from pipeline.separation import metrics
 from pipeline.data import shards
 from pipeline.data import spectrogram as sp
 from pipeline.classes import CLASSES
+from pipeline.pose.trajectory import check_trajectory
 from pipeline.data.dataset import CLIP_FIELDS, ClipDataset, MixDataset, collate, pose_extra
 from pipeline.schema import EvaluateParams
 
@@ -182,6 +183,8 @@ def check_data(model: torch.nn.Module, model_path, clip_dir: Path,
     if shape != want:
         raise ValueError(f"{model_path}: the model takes pose features {want} per clip, "
                          f"{first} holds {shape}")
+    if kw.get("motion"):
+        check_trajectory(pose_dir, kw["motion_fps"])
 
 
 class FixedMixtures(MixDataset):

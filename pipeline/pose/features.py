@@ -13,6 +13,11 @@ boxes          (N, F, 2, 5)          float32  x1, y1, x2, y2 in the clip frame d
 keypoints      (N, F, 2, 68, 3)      float32  x, y in clip-frame pixels, score (for drawing:
                                               ``tribert inspect --pose``); zeros when missing
 absent         (N, F, 2)             uint8    1 where the person slot is empty in that frame
+trajectory     (N, W, 2, 68, 3)      float16  the ST-GCN input (person-normalised x, y, score)
+                                              of the W = ceil(clip seconds * fps) frames from
+                                              the window's start (frame round(start * fps)),
+                                              zeros outside the video: the time-varying pose
+                                              of model/motion.py
 video_id       (N,)                  S<w>     copied from the clip shard (a row check)
 frame_index    (N, F)                int32    copied from the clip shard
 =============  ====================  =======  ==============================================
@@ -47,6 +52,7 @@ from pipeline import atomic
 from pipeline.data import shards
 from pipeline.params import params_hash
 from pipeline.pose import keypoints as kpio
+from pipeline.pose.trajectory import first_frame, trajectory_frames
 from pipeline.pose.halpe import NUM_JOINTS, NUM_PERSONS
 from pipeline.schema import PoseFeaturesParams
 from pipeline.pose.stgcn import (FEATURE_CHANNELS, STGCN, STRIDE, drop_hands, load_checkpoint,
@@ -85,6 +91,15 @@ class VideoPose:
         a, b = max(0, lo), min(self.x.shape[1], lo + context)
         if b > a:
             out[:, a - lo:b - lo] = self.x[:, a:b]
+        return out
+
+    def trajectory(self, first: int, length: int) -> np.ndarray:
+        """(length, 2, 68, 3) the network input of frames [first, first + length): x, y, score
+        per person and joint, zero outside the video."""
+        out = np.zeros((length, NUM_PERSONS, NUM_JOINTS, 3), np.float32)
+        a, b = max(0, first), min(self.x.shape[1], first + length)
+        if b > a:
+            out[a - first:b - first] = self.x[:, a:b].transpose(1, 3, 2, 0)
         return out
 
     def at(self, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,6 +154,9 @@ def shard_features(clip_shard: Path, keypoint_dir: Path, model: STGCN, p: PoseFe
         fidx = f["frame_index"][()].astype(np.int32)
         try:
             size, resize = int(f.attrs["frame_size"]), str(f.attrs["resize"])
+            sr, fps = int(f.attrs["sample_rate"]), int(f.attrs["fps"])
+            width = trajectory_frames(int(f.attrs["clip_samples"]), sr, fps)
+            starts = first_frame(f["start_sample"][()], sr, fps)
         except KeyError as e:
             raise ValueError(f"{clip_shard}: clip shard lacks the attribute {e}") from None
     n, nf = fidx.shape
@@ -155,6 +173,9 @@ def shard_features(clip_shard: Path, keypoint_dir: Path, model: STGCN, p: PoseFe
            "boxes": np.zeros((n, nf, NUM_PERSONS, 5), np.float32),
            "keypoints": np.zeros((n, nf, NUM_PERSONS, NUM_JOINTS, 3), np.float32),
            "absent": np.ones((n, nf, NUM_PERSONS), np.uint8),
+           "trajectory": np.stack([videos[v].trajectory(int(s0), width)
+                                   for v, s0 in zip(vids, starts)]).astype(np.float16)
+           if n else np.zeros((0, width, NUM_PERSONS, NUM_JOINTS, 3), np.float16),
            "video_id": vids, "frame_index": fidx}
     for r in range(n):
         for j in range(nf):
@@ -177,7 +198,8 @@ def write_shard(path: Path, arrays: dict, attrs: dict) -> None:
         with h5py.File(tmp, "w") as f:
             for k, v in attrs.items():
                 f.attrs[k] = v
-            for name in ("features", "boxes", "keypoints", "absent", "video_id", "frame_index"):
+            for name in ("features", "boxes", "keypoints", "absent", "trajectory", "video_id",
+                         "frame_index"):
                 a = arrays[name]
                 multi = a.ndim > 1
                 f.create_dataset(name, data=a, track_times=False,
@@ -204,7 +226,9 @@ def run(clip_dir, keypoint_dir, checkpoint, out_dir, p: PoseFeaturesParams, log=
     clips = persons = 0
     for path in clip_paths:
         arrays = shard_features(path, Path(keypoint_dir), model, p)
-        write_shard(out_dir / path.name, arrays, attrs)
+        with h5py.File(path, "r") as f:
+            fps = int(f.attrs["fps"])
+        write_shard(out_dir / path.name, arrays, {**attrs, "trajectory_fps": fps})
         clips += len(arrays["video_id"])
         persons += int((arrays["absent"] == 0).sum())
         log(f"pose_features: {path.name}: {len(arrays['video_id'])} clips")

@@ -29,7 +29,7 @@ SPAN = ISTFT_SAMPLES          # samples of one window's estimate (65280); window
 
 
 POSE_FIELDS = {"pose": "pose.features", "boxes": "pose.boxes", "absent": "pose.absent",
-               "keypoints": "pose.keypoints"}
+               "keypoints": "pose.keypoints", "trajectory": "pose.trajectory"}
 
 
 def erased_pose(model, B: int, N: int, device) -> dict:
@@ -55,6 +55,7 @@ def model_inputs(model, batch: dict, feats: dict, device: torch.device) -> dict:
         inputs["pose"] = inputs["pose"].float()
         inputs["boxes"] = inputs["boxes"].float()
         inputs["keypoints"] = inputs["keypoints"].float()
+        inputs["trajectory"] = inputs["trajectory"].float()
     elif "pose_channels" in getattr(model, "module", model).init_kwargs:  # a model with pose
         inputs.update(erased_pose(model, *frames.shape[:2], device))
     return inputs

@@ -307,11 +307,14 @@ def pose_features(video: Video, wanted: set[int], stgcn, pf: PoseFeaturesParams)
             video.features[t] = feat
 
 
-def source_inputs(video: Video, slot: int, frames: np.ndarray, persons: int) -> dict:
+def source_inputs(video: Video, slot: int, frames: np.ndarray, persons: int,
+                  first: int = 0, length: int = 0) -> dict:
     """Model inputs of one source (module docstring, "Conditioning") at clip frames ``frames``:
     frames (T, H, W, 3) uint8, pose (T, P, 256, 68), boxes (T, P, 5), keypoints (T, P, 68, 3)
     in clip-frame pixels, absent (T, P) with the performer in slot 0 and the other slots
-    absent."""
+    absent; with ``length`` > 0 also the trajectory (length, P, 68, 3) of the frames from
+    ``first`` (:meth:`pipeline.pose.features.VideoPose.trajectory`), the performer's in slot 0
+    and zeros in the others."""
     t_len = len(frames)
     feat0 = next(iter(video.features.values()))
     pose = np.zeros((t_len, persons, *feat0.shape[1:]), np.float32)
@@ -322,8 +325,13 @@ def source_inputs(video: Video, slot: int, frames: np.ndarray, persons: int) -> 
         b, k, a = video.pose.at(int(t))
         pose[j, 0], boxes[j, 0], absent[j, 0] = video.features[int(t)][slot], b[slot], a[slot]
         keypoints[j, 0] = k[slot]
-    return {"frames": np.stack([video.frames[int(t)] for t in frames]), "pose": pose,
-            "boxes": boxes, "keypoints": keypoints, "absent": absent}
+    out = {"frames": np.stack([video.frames[int(t)] for t in frames]), "pose": pose,
+           "boxes": boxes, "keypoints": keypoints, "absent": absent}
+    if length:
+        traj = np.zeros((length, persons, *video.pose.keypoints.shape[2:]), np.float32)
+        traj[:, 0] = video.pose.trajectory(first, length)[:, slot]
+        out["trajectory"] = traj
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,30 +437,48 @@ def separate(videos: Sequence[str | Path], checkpoint: str | Path, out: str | Pa
         warn_if_truncated(v.path, n / p.fps, "picture", log)
         pose_features(v, wanted, st, pf)
     pieces = run_windows(model, mix, starts, loaded, fidx, threshold, batch_size, progress,
-                         mask)
+                         mask, trajectory_window(model, starts, p))
     estimates = overlap_add(pieces, starts, len(mix))
     return write_outputs(estimates, loaded, Path(out), p.sample_rate, with_video)
+
+
+def trajectory_window(model, starts: np.ndarray, p: DecodeParams) -> tuple[np.ndarray, int]:
+    """(first frame per window, frames) of the windows' trajectories, as the pose shards take
+    them (:func:`pipeline.pose.trajectory.first_frame`); (starts' frames, 0) for a model without
+    the motion branch, which reads none."""
+    from pipeline.pose.trajectory import first_frame, trajectory_frames
+
+    first = first_frame(starts, p.sample_rate, p.fps)
+    if not model.init_kwargs.get("motion"):
+        return first, 0
+    if float(model.init_kwargs.get("motion_fps", p.fps)) != float(p.fps):
+        raise SeparateError(f"the model reads trajectories at {model.init_kwargs['motion_fps']} "
+                            f"fps, decode.fps is {p.fps}")
+    return first, trajectory_frames(p.clip_samples, p.sample_rate, p.fps)
 
 
 @torch.no_grad()
 def run_windows(model, mix: np.ndarray, starts: np.ndarray, videos: list[Video],
                 fidx: list[np.ndarray], threshold: float, batch_size: int,
-                progress: bool, mask: str = "normalized") -> np.ndarray:
-    """Masked estimates ``(K, S, 65280)`` of every window for the S performers of ``videos``."""
+                progress: bool, mask: str = "normalized",
+                trajectory: tuple[np.ndarray, int] | None = None) -> np.ndarray:
+    """Masked estimates ``(K, S, 65280)`` of every window for the S performers of ``videos``;
+    ``trajectory``: (first frame per window, frames) of :func:`trajectory_window`."""
     from pipeline.data import spectrogram as sp
 
     check_mask(mask)     # an unknown mask kind fails before any window runs
     persons = model.init_kwargs["persons"]
     sources = [(vi, slot) for vi, v in enumerate(videos) for slot in v.performers]
     windows = cut_windows(mix, starts)
+    first, length = trajectory if trajectory is not None else (np.zeros(len(starts), int), 0)
     out = []
     bar = tqdm(total=len(starts), desc="separate", unit="window", disable=not progress)
     for b0 in range(0, len(starts), batch_size):
         ks = range(b0, min(b0 + batch_size, len(starts)))
-        per = [[source_inputs(videos[vi], slot, fidx[vi][k], persons) for vi, slot in sources]
-               for k in ks]
+        per = [[source_inputs(videos[vi], slot, fidx[vi][k], persons, int(first[k]), length)
+                for vi, slot in sources] for k in ks]
         batch = {key: torch.from_numpy(np.stack([np.stack([s[key] for s in row]) for row in per]))
-                 for key in ("frames", "pose", "boxes", "keypoints", "absent")}
+                 for key in per[0][0]}
         feats = sp.mixture_features(torch.from_numpy(windows[b0:b0 + len(ks)])[:, None])
         batch["log_mag_mix"] = feats["log_mag_mix"]
         est = estimate_waveforms(model(batch)["mask_logits"], feats, mask, threshold)

@@ -2,8 +2,9 @@
 own random square crop (a share ``scale`` of the frame's area, resized back), horizontal flip
 and brightness/contrast jitter, the same for all its frames, and its person boxes and keypoints
 are moved with the crop and the flip so a box token still covers its person (and a
-playing-area crop, model.crop, still finds the hands). The ST-GCN pose features are left
-as they are (they describe the skeleton's motion, not where it is in the frame).
+playing-area crop, model.crop, still finds the hands). The ST-GCN pose features and the
+trajectories (``pose.trajectory``, person-normalised) are left as they are (they describe the
+skeleton's motion, not where it is in the frame).
 
 Draws come from torch's global generator, whose state every checkpoint stores, so a resumed run
 augments exactly as an uninterrupted one. Never applied in validation, evaluation or inference.

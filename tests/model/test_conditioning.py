@@ -11,20 +11,26 @@ from pipeline.data.spectrogram import CLIP_SAMPLES
 from pipeline.separation.infer import separation_estimates, sources_independent, swap_videos
 from model.sop import SoundOfPixels
 from model.tribert import TriBERT
+from model.motion import PoseMotion
 from model.unet import FiLM
 from model_inputs import TINY, make_batch
 
 VARIANTS = {"paper": {}, "film": {"film": True, "input_norm": True},
-            "synthesizer": {"synthesizer": 4, "input_norm": True}}
+            "synthesizer": {"synthesizer": 4, "input_norm": True},
+            "motion": {"synthesizer": 4, "input_norm": True, "motion": 8}}
 
 
 def _trained_film(model: TriBERT) -> TriBERT:
-    """FiLM layers start as the identity; give them weights as training would."""
+    """FiLM layers and the motion branch's output start at zero (no effect); give them weights
+    as training would."""
     g = torch.Generator().manual_seed(1)
     for m in model.modules():
         if isinstance(m, FiLM):
             with torch.no_grad():
                 m.proj.weight.copy_(torch.randn(m.proj.weight.shape, generator=g) * 0.5)
+        if isinstance(m, PoseMotion):
+            with torch.no_grad():
+                m.out.weight.copy_(torch.randn(m.out.weight.shape, generator=g) * 0.5)
     return model
 
 
@@ -42,6 +48,7 @@ def test_changing_one_sources_video_changes_only_its_mask(model):
     g = torch.Generator().manual_seed(7)
     changed["frames"][0, 1] = torch.randn(changed["frames"][0, 1].shape, generator=g)
     changed["pose"][0, 1] = torch.randn(changed["pose"][0, 1].shape, generator=g)
+    changed["trajectory"][0, 1] = changed["trajectory"][0, 1].roll(3, dims=0)
     after = model(changed)["mask_logits"]
     moved = (after[0, 1] - before[0, 1]).abs().mean()
     assert moved > 1e-3 * before[0, 1].abs().mean(), "source (0, 1)'s mask ignores its video"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pose_motion import SIZE, keypoint_sequence
-from pipeline.pose import features, keypoints
+from pipeline.pose import features, keypoints, trajectory
 from pipeline.pose.annotations import Detection, box_from_joints
 from pipeline.schema import PoseFeaturesParams
 from pipeline.pose.stgcn import STGCN, save_checkpoint
@@ -27,13 +27,18 @@ def setup(tmp_path_factory):
                    backend="annotations")
     clips = tmp / "clips"
     clips.mkdir()
-    rows = {"shard-0000.h5": ([b"duetVideo01", b"duetVideo01", b"missingVid0"], [[4, 5, 6], [9, 10, 11], [1, 2, 3]]),
-            "shard-0001.h5": ([b"duetVideo01"], [[18, 19, 20]])}
-    for name, (vids, fidx) in rows.items():
+    # windows of 75 samples at 80 Hz (8 trajectory frames at 8 fps) starting at frames 3, 8, 0
+    # and 15 (the last one runs past the video's 20 frames)
+    rows = {"shard-0000.h5": ([b"duetVideo01", b"duetVideo01", b"missingVid0"], [[4, 5, 6], [9, 10, 11], [1, 2, 3]],
+                              [30, 81, 0]),
+            "shard-0001.h5": ([b"duetVideo01"], [[18, 19, 20]], [150])}
+    for name, (vids, fidx, starts) in rows.items():
         with h5py.File(clips / name, "w") as f:
             f.attrs["frame_size"], f.attrs["resize"] = 224, "center_crop"
+            f.attrs["sample_rate"], f.attrs["fps"], f.attrs["clip_samples"] = 80, 8, 75
             f["video_id"] = np.array(vids, "S11")
             f["frame_index"] = np.array(fidx, np.int32)
+            f["start_sample"] = np.array(starts, np.int64)
     save_checkpoint(STGCN(width=0.125).eval(), tmp / "stgcn.pt", {})
     summary = features.run(clips, tmp / "kp", tmp / "stgcn.pt", tmp / "pose", P, log=lambda *_: None)
     return tmp, summary
@@ -86,6 +91,37 @@ def test_keypoints_and_boxes_are_in_clip_frame_pixels(setup):
     np.testing.assert_allclose(a["keypoints"][1, 0], src["keypoints"][9] * [scale, scale, 1], rtol=1e-5)
     x1 = src["boxes"][9, 0, 0] * scale / 224
     assert a["boxes"][1, 0, 0, 0] == pytest.approx(max(0.0, x1), rel=1e-5)
+
+
+def test_trajectories_are_the_network_input_of_the_window_frames(setup):
+    """trajectory[r, i] = frame (window start frame + i) of the person-normalised ST-GCN input
+    (x, y, score per joint, slot-major), zeros past the video and without a keypoint file."""
+    tmp, _ = setup
+    a, b = _read(tmp / "pose" / "shard-0000.h5"), _read(tmp / "pose" / "shard-0001.h5")
+    x = features.VideoPose(tmp / "kp" / "duetVideo01.npz", 224, "center_crop").x   # (3, T, V, M)
+    assert a["trajectory"].shape == (3, 8, 2, 68, 3) and a["trajectory"].dtype == np.float16
+    for row, first in ((0, 3), (1, 8)):            # start samples 30 and 81: frames 3 and 8
+        want = x[:, first:first + 8].transpose(1, 3, 2, 0)
+        np.testing.assert_allclose(a["trajectory"][row], want, rtol=1e-3, atol=1e-3)
+    assert np.abs(a["trajectory"][0, 2, 0]).sum() == 0                   # frame 5: nobody
+    assert np.abs(a["trajectory"][0, 2, 1]).sum() == 0
+    assert np.abs(a["trajectory"][0, 3, 1]).sum() > 0                    # frame 6: the right one
+    assert (a["trajectory"][2] == 0).all()                               # no keypoint file
+    np.testing.assert_allclose(b["trajectory"][0, :5], x[:, 15:20].transpose(1, 3, 2, 0),
+                               rtol=1e-3, atol=1e-3)
+    assert (b["trajectory"][0, 5:] == 0).all()                           # frames 20-22
+    with h5py.File(tmp / "pose" / "shard-0000.h5", "r") as f:
+        assert f.attrs["trajectory_fps"] == 8
+    trajectory.check_trajectory(tmp / "pose", 8)
+    with pytest.raises(ValueError, match="shard-0000.h5: trajectory at 8 fps, the model reads 25"):
+        trajectory.check_trajectory(tmp / "pose", 25)
+
+
+def test_a_pose_shard_without_trajectories_is_named(tmp_path):
+    with h5py.File(tmp_path / "shard-0000.h5", "w") as f:
+        f["features"] = np.zeros((1, 3, 2, 4, 68), np.float16)
+    with pytest.raises(ValueError, match="shard-0000.h5: no trajectory"):
+        trajectory.check_trajectory(tmp_path, 8)
 
 
 def test_centre_crop_and_pad_geometry():

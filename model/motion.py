@@ -1,0 +1,90 @@
+"""Time-varying conditioning from the pose: each source's keypoint trajectory over the whole
+audio window becomes a per-time-frame change of its synthesizer weights.
+
+Why: with the synthesizer, source n's mask logits are sum_k w_nk a_k, one fixed combination of
+the audio network's K channels per clip (w_n comes from the fused feature of three centre
+frames). That is a spectral template per instrument: two instruments that share a register, or
+two performers of one class, get near-equal templates and their mixtures come back unseparated
+(docs/experiments.md section 34). The performer's motion - a bow reversing at each note, a
+picking hand striking at each onset - says *when* that source sounds, which a template cannot.
+
+:class:`PoseMotion` reads the person-normalised keypoints of the window's frames (x, y, score
+per joint and person, as ST-GCN's input, from the pose shards' ``trajectory``), adds their frame
+differences (the motion), and runs a small temporal convolution network over the frames; its
+K + 1 outputs per frame are sampled at the spectrogram's frame times and give, for every
+time frame t, an additive change g_nk(t) of the synthesizer weights and a bias g_n0(t):
+
+    logits_n(f, t) = sum_k (w_nk + g_nk(t)) a_k(f, t) + g_n0(t)
+
+The last layer starts at zero, so a new model begins as the template-only one.
+
+Timing: trajectory frame i shows the window's time i / fps; spectrogram frame j is centred on
+sample j * 256 of the window at 11025 Hz (the STFT front end, pipeline/data/spectrogram.py), so
+it sits at trajectory position j * 256 * fps / 11025, sampled by linear interpolation (clamped
+at the ends).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SPEC_FRAMES_PER_SECOND = 11025 / 256   # the STFT front end's frame rate (hop 256 at 11025 Hz)
+
+
+def frame_positions(frames: int, fps: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """For ``frames`` spectrogram frames: the trajectory frame below each (int64) and the weight
+    of the one after it (float), for linear interpolation at j * fps / spectrogram rate."""
+    pos = torch.arange(frames, device=device, dtype=torch.float64) * (fps / SPEC_FRAMES_PER_SECOND)
+    lo = pos.floor()
+    return lo.long(), (pos - lo).float()
+
+
+def sample_frames(x: torch.Tensor, frames: int, fps: float) -> torch.Tensor:
+    """(M, C, W) values at W trajectory frames -> (M, C, frames) at the spectrogram's frame
+    times (linear interpolation, the last trajectory frame held past the end)."""
+    W = x.shape[-1]
+    lo, frac = frame_positions(frames, fps, x.device)
+    hi = (lo + 1).clamp(max=W - 1)
+    lo = lo.clamp(max=W - 1)
+    frac = frac.to(x.dtype)
+    return x[..., lo] * (1 - frac) + x[..., hi] * frac
+
+
+class PoseMotion(nn.Module):
+    """Keypoint trajectories (M, W, P, V, 3) -> per-frame synthesizer changes (M, K + 1, frames).
+
+    Per trajectory frame the input is every person's joints' (x, y, score) and the (x, y)
+    difference from the previous frame (zero where either frame misses the joint); a linear
+    layer takes it to ``width`` channels, then two residual blocks of temporal convolutions
+    (kernel 5, dilation 1 and 2: about 1.6 s of context at 8 fps each way) and a zero-initialised
+    1x1 convolution to K + 1 outputs."""
+
+    def __init__(self, persons: int, joints: int, width: int, synthesizer: int, fps: float):
+        super().__init__()
+        self.fps = float(fps)
+        self.inp = nn.Linear(persons * joints * 5, width)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(width, width, 5, padding=2 * d, dilation=d),
+                          nn.BatchNorm1d(width), nn.ReLU(),
+                          nn.Conv1d(width, width, 1))
+            for d in (1, 2))
+        self.out = nn.Conv1d(width, synthesizer + 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @staticmethod
+    def frame_inputs(traj: torch.Tensor) -> torch.Tensor:
+        """(M, W, P, V, 3) -> (M, W, P * V * 5): x, y, score and the motion dx, dy."""
+        seen = (traj[..., 2:3] > 0).to(traj.dtype)
+        xy = traj[..., :2] * seen
+        both = seen[:, 1:] * seen[:, :-1]
+        motion = torch.cat([torch.zeros_like(xy[:, :1]), (xy[:, 1:] - xy[:, :-1]) * both], dim=1)
+        x = torch.cat([xy, traj[..., 2:3], motion], dim=-1)
+        return x.reshape(*x.shape[:2], -1)
+
+    def forward(self, traj: torch.Tensor, frames: int) -> torch.Tensor:
+        x = self.inp(self.frame_inputs(traj.float())).transpose(1, 2)     # (M, width, W)
+        for block in self.blocks:
+            x = x + block(F.relu(x))
+        return sample_frames(self.out(F.relu(x)), frames, self.fps)       # (M, K + 1, frames)

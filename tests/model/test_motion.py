@@ -1,0 +1,120 @@
+"""The pose-motion branch (model/motion.py): its timing, its start as a no-op, and that each
+source's time-varying term follows its own trajectory only."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.motion import SPEC_FRAMES_PER_SECOND, PoseMotion, frame_positions, sample_frames
+from model.tribert import TriBERT
+from model_inputs import TINY, make_batch
+
+MOTION = {**TINY, "synthesizer": 4, "input_norm": True, "motion": 8}
+
+
+def _with_output(model: TriBERT, seed: int = 1) -> TriBERT:
+    """The branch's last layer starts at zero; give it weights as training would."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.motion.out.weight.copy_(torch.randn(model.motion.out.weight.shape, generator=g))
+    return model
+
+
+def test_spectrogram_frames_sample_the_trajectory_at_their_own_time():
+    """Spectrogram frame j (centred on sample 256 j at 11025 Hz) reads trajectory position
+    j * fps * 256 / 11025: a step between trajectory frames 9 and 10 (at 8 fps: 1.25 s) shows
+    from the frame after 1.125 s, ramps to 1.25 s, and is complete after it."""
+    fps, W, T = 8.0, 48, 256
+    x = torch.zeros(1, 1, W)
+    x[..., 10:] = 1.0
+    y = sample_frames(x, T, fps)[0, 0]
+    t = torch.arange(T, dtype=torch.float64) / SPEC_FRAMES_PER_SECOND
+    assert torch.all(y[t <= 9 / fps] == 0)
+    assert torch.all(y[t >= 10 / fps] == 1)
+    ramp = (t > 9 / fps) & (t < 10 / fps)
+    assert ramp.sum() >= 4
+    expected = (t[ramp] * fps - 9).float()
+    torch.testing.assert_close(y[ramp], expected, rtol=0, atol=1e-5)
+    # past the trajectory's last frame the last value is held, never read out of range
+    lo, frac = frame_positions(400, fps)
+    assert int(lo[-1]) > W - 1
+    assert torch.all(sample_frames(x, 400, fps)[0, 0, 300:] == 1)
+
+
+def test_the_frame_input_holds_positions_scores_and_motion():
+    traj = torch.zeros(1, 3, 1, 2, 3)
+    traj[0, :, 0, 0] = torch.tensor([[0.1, 0.2, 0.9], [0.3, 0.1, 0.8], [0.0, 0.0, 0.0]])
+    traj[0, :, 0, 1] = torch.tensor([[0.5, 0.5, 0.7], [0.5, 0.6, 0.7], [0.4, 0.6, 0.7]])
+    x = PoseMotion.frame_inputs(traj).reshape(3, 2, 5)
+    torch.testing.assert_close(x[1, 0], torch.tensor([0.3, 0.1, 0.8, 0.2, -0.1]))
+    # a joint missing in either frame has no motion there
+    torch.testing.assert_close(x[2, 0], torch.zeros(5))
+    torch.testing.assert_close(x[0, 1, 3:], torch.zeros(2))   # the first frame has no previous
+    torch.testing.assert_close(x[2, 1, 3:], torch.tensor([-0.1, 0.0]))
+
+
+@torch.no_grad()
+def test_a_new_model_equals_the_model_without_the_branch():
+    torch.manual_seed(0)
+    model = TriBERT(**MOTION).eval()
+    batch = make_batch()
+    with_traj = model(batch)["mask_logits"]
+    without = model({k: v for k, v in batch.items() if k != "trajectory"})["mask_logits"]
+    torch.testing.assert_close(with_traj, without, rtol=0, atol=0)
+
+
+@torch.no_grad()
+def test_each_source_follows_its_own_trajectory_over_time():
+    """Changing the second half of source (0, 1)'s trajectory changes its mask logits in the
+    later time frames only (up to the convolutions' reach), and no other source's."""
+    torch.manual_seed(0)
+    model = _with_output(TriBERT(**MOTION).eval())
+    batch = make_batch(W=48)
+    before = model(batch)["mask_logits"]
+    changed = dict(batch, trajectory=batch["trajectory"].clone())
+    changed["trajectory"][0, 1, 36:, :, :, :2] += 1.0
+    after = model(changed)["mask_logits"]
+    diff = (after - before).abs().amax(dim=2)                     # (B, N, T)
+    assert diff[0, 1].max() > 1e-3
+    assert diff[0, 0].max() == 0 and diff[1].max() == 0
+    # trajectory frame 36 is 4.5 s; the two dilated blocks reach 6 frames (0.75 s) back
+    early = torch.arange(256) / SPEC_FRAMES_PER_SECOND < (36 - 6 - 1) / 8.0
+    assert diff[0, 1, early].max() == 0
+    assert diff[0, 1, ~early].max() > 1e-3
+
+
+@torch.no_grad()
+def test_erasing_the_pose_erases_the_motion_too():
+    torch.manual_seed(0)
+    model = _with_output(TriBERT(**MOTION).eval())
+    batch = make_batch()
+    erased = model(dict(batch, erase=("pose",)))["mask_logits"]
+    no_traj = model({k: v for k, v in batch.items() if k != "trajectory"} | {"erase": ("pose",)})
+    torch.testing.assert_close(erased, no_traj["mask_logits"], rtol=0, atol=0)
+    assert (model(batch)["mask_logits"] - erased).abs().max() > 1e-3
+
+
+def test_motion_needs_the_synthesizer():
+    with pytest.raises(ValueError, match="synthesizer"):
+        TriBERT(**{**TINY, "motion": 8})
+
+
+def test_the_branch_learns_from_the_mask_loss():
+    """Its zero-initialised output gets a gradient at the first step, and one step of SGD on
+    a loss that wants the masks to follow the trajectory lowers that loss."""
+    torch.manual_seed(0)
+    model = TriBERT(**MOTION).train()
+    batch = make_batch(W=48)
+    target = (batch["trajectory"][:, :, :, 0, 0, 0] > 0).float()          # (B, N, W)
+    target = sample_frames(target, 256, 8.0)[:, :, None, :].expand(-1, -1, 256, -1)
+
+    def loss():
+        logits = model(batch)["mask_logits"]
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+
+    first = loss()
+    first.backward()
+    assert model.motion.out.weight.grad.abs().sum() > 0
+    opt = torch.optim.SGD(model.motion.parameters(), lr=1.0)
+    opt.step()
+    assert loss() < first
