@@ -13,6 +13,7 @@
 #   erase-visual     the visual stream erased (supplement Table 1)
 #   erase-pose       the pose stream erased (supplement Table 1)
 #   fusion-multiply  multiplicative instead of concatenated fusion (supplement Table 2)
+#   motion-off       no time-varying conditioning from the pose trajectory (model.motion=0)
 # The variants run one after another from DVC's queue, each in its own temporary copy, so the
 # workspace keeps the baseline. Extra arguments go to every `dvc exp run`, and SUFFIX is appended
 # to every experiment name, e.g. another seed beside the first:
@@ -31,6 +32,7 @@ VARIANTS=(
   "erase-visual model.erase=visual"
   "erase-pose model.erase=pose"
   "fusion-multiply model.fusion=multiply"
+  "motion-off model.motion=0"
 )
 SUFFIX=${SUFFIX:-}
 POLL=${POLL:-30}
