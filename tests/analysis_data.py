@@ -77,6 +77,8 @@ def write_pose(clip_dir: Path, d: Path, seed: int = 0) -> Path:
             absent[idx["kind"] == "solo", :, 1] = 1
             f["absent"] = absent
             f["keypoints"] = rng.random((n, FRAMES, PERSONS, 68, 3)).astype(np.float32)
+            f["trajectory"] = rng.random((n, 48, PERSONS, 68, 3)).astype(np.float16)
+            f.attrs["trajectory_fps"] = 8
             f["video_id"] = np.asarray(idx["video_id"], dtype="S11")
     return d
 

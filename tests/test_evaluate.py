@@ -93,6 +93,8 @@ def data(tmp_path_factory):
             f["boxes"] = rng.random((n, 3, 2, 5)).astype(np.float32)
             f["absent"] = np.zeros((n, 3, 2), np.uint8)
             f["keypoints"] = (rng.random((n, 3, 2, 68, 3)) * SIZE).astype(np.float32)
+            f["trajectory"] = rng.random((n, 48, 2, 68, 3)).astype(np.float16)
+            f.attrs["trajectory_fps"] = 8
             f["video_id"] = np.asarray([r["video_id"] for r in part], dtype="S11")
     return clips, pose
 

@@ -44,6 +44,8 @@ Decisions:
   pipeline's trained tiny model on the 5 test and val duets of the synthetic set (per-performer
   SDR against the stems, 12-s videos): whole frames 1.57 dB mean, square crops around the
   performer (1.4 x its box, resized to 224) 0.98 dB; mixture baseline 0.06 dB.
+  A model with the motion branch (``model.motion``) also gets performer k's keypoint
+  trajectory over each window in slot 0 (:func:`trajectory_window`), as the pose shards store it.
 - Sources per mixture: the model was trained with N = 2, but it conditions every source's mask
   on that source's video and the shared mixture independently (model/tribert.py; the U-Net
   decoder runs once per source), so N = 1..4 sources run in one forward pass, with no pairing.

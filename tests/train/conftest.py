@@ -70,5 +70,7 @@ def pose_dir(clip_dir, tmp_path_factory):
             absent[:, :, 1] = 1                      # one performer per solo clip
             f["absent"] = absent
             f["keypoints"] = (rng.random((n, 3, 2, 68, 3)) * SIZE).astype(np.float32)
+            f["trajectory"] = rng.random((n, 48, 2, 68, 3)).astype(np.float16)
+            f.attrs["trajectory_fps"] = 8
             f["video_id"] = np.asarray(ids, dtype="S11")
     return d
