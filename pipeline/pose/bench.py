@@ -113,8 +113,12 @@ def bench_features(tmp: Path, clips: int, width: float, context: int, threads: i
                    height=256, backend="annotations")
     with h5py.File(tmp / "shard-0000.h5", "w") as f:
         f.attrs["frame_size"], f.attrs["resize"] = 224, "center_crop"
+        f.attrs["sample_rate"], f.attrs["fps"], f.attrs["clip_samples"] = 11025, 8, 65535
         f["video_id"] = np.array([b"benchVideo0"] * clips)
-        f["frame_index"] = (np.arange(clips)[:, None] * 24 % 90 + np.arange(3)).astype(np.int32)
+        fidx = (np.arange(clips)[:, None] * 24 % 90 + np.arange(3)).astype(np.int32)
+        f["frame_index"] = fidx
+        # each window centred on its clip's middle frame, as decode places them (6 s, 48 frames)
+        f["start_sample"] = ((fidx[:, 1] - 24) * 11025 // 8).astype(np.int64)
     model = STGCN(width=width).eval()
     t = time.perf_counter()
     shard_features(tmp / "shard-0000.h5", tmp / "kp", model,

@@ -149,3 +149,12 @@ def test_centre_feature_interpolates_the_stride_four_output():
     # frame 8 of 16 sits at stride-4 position (8 + 0.5) / 4 - 0.5 = 1.625
     expect = 0.375 * f[:, 1] + 0.625 * f[:, 2]
     np.testing.assert_allclose(centre, expect.permute(2, 0, 1).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_the_feature_bench_builds_a_clip_shard_the_stage_accepts(tmp_path):
+    """`tribert bench pose` times shard_features on a clip shard of its own making: that shard
+    must carry what the stage reads (window starts and rates for the trajectories)."""
+    from pipeline.pose.bench import bench_features
+
+    (tmp_path / "kp").mkdir()
+    assert bench_features(tmp_path, clips=2, width=0.125, context=16, threads=1) > 0
