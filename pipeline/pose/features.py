@@ -96,11 +96,7 @@ class VideoPose:
     def trajectory(self, first: int, length: int) -> np.ndarray:
         """(length, 2, 68, 3) the network input of frames [first, first + length): x, y, score
         per person and joint, zero outside the video."""
-        out = np.zeros((length, NUM_PERSONS, NUM_JOINTS, 3), np.float32)
-        a, b = max(0, first), min(self.x.shape[1], first + length)
-        if b > a:
-            out[a - first:b - first] = self.x[:, a:b].transpose(1, 3, 2, 0)
-        return out
+        return self.window(first + length // 2, length).transpose(1, 3, 2, 0)
 
     def at(self, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(boxes (2, 5), keypoints (2, 68, 3), absent (2,)) of frame f (absent past the end)."""
@@ -148,7 +144,8 @@ def centre_features(model: STGCN, windows: np.ndarray) -> np.ndarray:
 
 
 def shard_features(clip_shard: Path, keypoint_dir: Path, model: STGCN, p: PoseFeaturesParams) -> dict:
-    """Pose arrays of one clip shard (the datasets of the module docstring)."""
+    """Pose arrays of one clip shard (the datasets of the module docstring) and
+    ``trajectory_fps``, the clip shard's frame rate (an attribute of the pose shard)."""
     with h5py.File(clip_shard, "r") as f:
         vids = f["video_id"][()]
         fidx = f["frame_index"][()].astype(np.int32)
@@ -176,7 +173,7 @@ def shard_features(clip_shard: Path, keypoint_dir: Path, model: STGCN, p: PoseFe
            "trajectory": np.stack([videos[v].trajectory(int(s0), width)
                                    for v, s0 in zip(vids, starts)]).astype(np.float16)
            if n else np.zeros((0, width, NUM_PERSONS, NUM_JOINTS, 3), np.float16),
-           "video_id": vids, "frame_index": fidx}
+           "video_id": vids, "frame_index": fidx, "trajectory_fps": fps}
     for r in range(n):
         for j in range(nf):
             v, t = vids[r], int(fidx[r, j])
@@ -226,9 +223,8 @@ def run(clip_dir, keypoint_dir, checkpoint, out_dir, p: PoseFeaturesParams, log=
     clips = persons = 0
     for path in clip_paths:
         arrays = shard_features(path, Path(keypoint_dir), model, p)
-        with h5py.File(path, "r") as f:
-            fps = int(f.attrs["fps"])
-        write_shard(out_dir / path.name, arrays, {**attrs, "trajectory_fps": fps})
+        write_shard(out_dir / path.name, arrays,
+                    {**attrs, "trajectory_fps": arrays["trajectory_fps"]})
         clips += len(arrays["video_id"])
         persons += int((arrays["absent"] == 0).sum())
         log(f"pose_features: {path.name}: {len(arrays['video_id'])} clips")
