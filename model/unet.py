@@ -101,15 +101,23 @@ class FiLM(nn.Module):
 
 
 def synthesize(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Sound-of-Pixels' synthesizer: sum_k w[b, n, k] a[b, k] for every source n.
+    """Sound-of-Pixels' synthesizer: sum_k w[b, n, k] a[b, k] for every source n; with weights
+    that change per time frame (``model.motion``), sum_k w[b, n, k, t] a[b, k, :, t].
 
-    In channels-last ``a`` is stored as (B, F, T, K), so the sum is one batched matrix product
-    over a view of it; converting ``a`` to NCHW first (what an einsum does) cost a copy of the
-    full-resolution K-channel map forward and one backward, 44 ms of the tiny training step.
+    In channels-last ``a`` is stored as (B, F, T, K), so either sum is a batched matrix product
+    over a view of it: one per mixture, or one per (mixture, time frame). Converting ``a`` to
+    NCHW first (what an einsum does) cost a copy of the full-resolution K-channel map forward
+    and one backward: 44 ms of the tiny training step for the per-clip sum; for the per-frame
+    sum the einsum took 126 ms forward and backward against 46 ms as a matrix product
+    (docs/experiments.md section 36).
 
-    Shape: a (B, K, F, T), w (B, N, K) -> (B, N, F, T), contiguous.
+    Shape: a (B, K, F, T), w (B, N, K) or (B, N, K, T) -> (B, N, F, T), contiguous.
     """
     B, K, Fq, T = a.shape
+    if w.dim() == 4:
+        # (B, T, F, K) @ (B, T, K, N) -> (B, T, F, N); a view of a channels-last ``a``
+        out = torch.matmul(a.permute(0, 3, 2, 1), w.permute(0, 3, 2, 1))
+        return out.permute(0, 3, 2, 1).contiguous()                          # (B, N, F, T)
     if a.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous():
         out = torch.bmm(a.permute(0, 2, 3, 1).reshape(B, Fq * T, K), w.transpose(1, 2))
         return out.reshape(B, Fq, T, -1).permute(0, 3, 1, 2).contiguous()     # (B, N, F, T)
@@ -186,12 +194,12 @@ class AttentionUNet(nn.Module):
                 x = torch.cat([x, gate(x, skip)], dim=1)
             a = self.ups[-1](x)                                            # (B, K, F, T)
             w = self.synthesizer(feature)                                  # (B, N, K)
-            out = synthesize(a, w)
-            if motion is not None:
-                K = w.shape[-1]
-                out = out + torch.einsum("bnkt,bkft->bnft", motion[:, :, :K].to(a.dtype),
-                                         a.contiguous()) + motion[:, :, K:].to(out.dtype)
-            return out
+            if motion is None:
+                return synthesize(a, w)
+            K = w.shape[-1]
+            # (w_nk + g_nk(t)) a_k(f, t) summed over k, + g_n0(t)
+            out = synthesize(a, w[..., None] + motion[:, :, :K].to(w.dtype))
+            return out + motion[:, :, K:].to(out.dtype)
         # share the mixture's encoder output among its N sources: (B, ...) -> (B * N, ...)
         feats = [to_format(f.repeat_interleave(N, dim=0), self) for f in feats]
         v = feature.reshape(B * N, D)

@@ -105,14 +105,17 @@ def test_unet_encoder_is_shared_by_the_sources():
     torch.testing.assert_close(together[1:, 2:3], one)
 
 
+@pytest.mark.parametrize("per_frame", [False, True])
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_synthesize_is_the_weighted_sum_of_the_channels_in_either_layout(channels_last):
+def test_synthesize_is_the_weighted_sum_of_the_channels_in_either_layout(channels_last, per_frame):
     torch.manual_seed(0)
     a = torch.randn(3, 5, 8, 6)
     a = (a.contiguous(memory_format=torch.channels_last) if channels_last else a).requires_grad_()
-    w = torch.randn(3, 2, 5, requires_grad=True)
+    # per clip (B, N, K), or per time frame (B, N, K, T) as model.motion gives them
+    w = torch.randn(3, 2, 5, *((6,) if per_frame else ()), requires_grad=True)
     out = synthesize(a, w)
-    ref = (w[:, :, :, None, None] * a[:, None]).sum(dim=2)
+    wb = w[:, :, :, None, :] if per_frame else w[:, :, :, None, None]
+    ref = (wb * a[:, None]).sum(dim=2)
     torch.testing.assert_close(out, ref)
     assert out.is_contiguous()
     g = torch.randn_like(out)
