@@ -25,6 +25,7 @@ from model.checkpoint import load as load_model, model_classes
 from pipeline.classes import CLASS_INDEX, MUSIC11
 from pipeline.data import checks
 from pipeline.data.dataset import MixDataset
+from pipeline.pose.trajectory import check_trajectory
 from pipeline.params import load_stage_params, params_hash, to_dict
 from pipeline.train.runner import check_paths, data_fingerprint, datasets, run
 from pipeline.train.solver import Paths
@@ -83,8 +84,10 @@ def main(params_path, pretrained, clips, pose, out, checkpoint, live, plots, max
     check_paths(clips, pose, out, checkpoint, live, plots)
     try:
         base = load_model(pretrained)
+        if pose is not None and getattr(base, "init_kwargs", {}).get("motion"):
+            check_trajectory(pose, base.init_kwargs["motion_fps"])
     except ValueError as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(str(e).splitlines()[0]) from None
     train_set, val_set = datasets(clips, pose, settings["seed"], Music11MixDataset,
                                   similar=settings["similar_partners"],
                                   similar_k=settings["similar_k"])

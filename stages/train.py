@@ -54,14 +54,18 @@ def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
     settings = p.train.resolved(p.model.preset)
     clips, pose = Path(clips), Path(pose) if pose else None
     check_paths(clips, pose, out, checkpoint, live, plots)
+    if pose is not None and p.model.arch == "tribert" and p.model.motion:
+        # before the datasets, which read the trajectories
+        try:
+            check_trajectory(pose, p.model.motion_fps)
+        except ValueError as e:
+            raise click.ClickException(str(e).splitlines()[0]) from None
     train_set, val_set = datasets(clips, pose, settings["seed"],
                                   similar=settings["similar_partners"],
                                   similar_k=settings["similar_k"])
     torch.manual_seed(settings["seed"])
     try:
         model = build_model(p.model)    # reads model.backbone_weights / vggish_weights, if set
-        if pose is not None and getattr(model, "init_kwargs", {}).get("motion"):
-            check_trajectory(pose, model.init_kwargs["motion_fps"])
     except ValueError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
     if settings["frames_pretrain"] and int(os.environ.get("RANK", "0")) == 0:

@@ -183,16 +183,18 @@ def run(clips: str | Path, pose: str | Path | None, model_path: str | Path, out:
     torch.set_num_threads(params.threads)
     model = load_tribert(model_path)
     sha = file_sha256(model_path)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    clean_temporaries(out)
-    counts = {}
-    for split in splits:
-        ds = clip_dataset(clips, split, pose)
+    # every split's shards open (and fit the model) before anything is written
+    datasets = {split: clip_dataset(clips, split, pose) for split in splits}
+    for ds in datasets.values():
         frames = ds.clip(0)["frames"].shape[0]
         if frames != model.frames:
             raise EmbedError(f"{ds.paths[0]}: {frames} frames per clip, but {model_path} "
                              f"takes {model.frames}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_temporaries(out)
+    counts = {}
+    for split, ds in datasets.items():
         counts[split] = write_split(out / f"{split}.h5", ds, model, model_path, sha, split,
                                     params.batch_size, progress)
         log(f"embed: {split}: {counts[split]} clips -> {out / f'{split}.h5'}")

@@ -110,6 +110,42 @@ def test_train_names_a_damaged_pose_shard(clip_dir, pose_dir, params, tmp_path):
     assert "damaged pose shard" in msg
 
 
+def test_pose_shards_without_trajectories_are_named_by_every_stage_that_reads_them(
+        clip_dir, pose_dir, params, tmp_path):
+    """Pose shards from before ``model.motion`` (no ``trajectory``): train, finetune, evaluate
+    and embed each refuse in one line naming the shard, before any work."""
+    import h5py
+
+    from model.build import build_model
+    from pipeline.schema import ModelParams
+    from stages.embed import main as embed
+    from stages.evaluate import main as evaluate
+    from stages.finetune import main as finetune
+    from stages.train import main as train
+
+    pose = tmp_path / "pose"
+    shutil.copytree(pose_dir, pose)
+    for shard in pose.glob("shard-*.h5"):
+        with h5py.File(shard, "r+") as f:
+            del f["trajectory"]
+    first = sorted(pose.glob("shard-*.h5"))[0]
+    model = yaml.safe_load(params.read_text())["model"]
+    assert model["motion"] > 0        # the default reads trajectories
+    package = tmp_path / "tribert.pt"
+    write_torch(package, checkpoint.package(build_model(ModelParams(**model))))
+    outs = ["--checkpoint", tmp_path / "last.pt", "--live", tmp_path / "live",
+            "--plots", tmp_path / "plots"]
+    for command, args in [
+            (train, ["--out", tmp_path / "m.pt", *outs]),
+            (finetune, ["--pretrained", package, "--out", tmp_path / "m11.pt", *outs]),
+            (evaluate, ["--model", package, "--out", tmp_path / "ev", "--no-progress"]),
+            (embed, ["--model", package, "--out", tmp_path / "emb", "--no-progress"])]:
+        msg = refused(command, ["--params", params, "--clips", clip_dir, "--pose", pose, *args],
+                      first)
+        assert "trajectory" in msg
+    assert not any((tmp_path / d).exists() for d in ("live", "ev", "emb"))
+
+
 @pytest.mark.parametrize("how", ["empty", "text", "random", "truncated"])
 def test_an_unreadable_training_state_is_set_aside_and_training_starts_afresh(
         clip_dir, pose_dir, params, tmp_path, how):
@@ -154,6 +190,7 @@ def test_a_bad_model_file_is_one_line_naming_it_everywhere_a_model_is_loaded(
         load_checkpoint(bad)
     assert str(e.value).startswith(f"{bad}: ") and "\n" not in str(e.value)
     assert "weights_only" not in str(e.value)
+    from stages.embed import main as embed
     from stages.evaluate import main as evaluate
     from stages.finetune import main as finetune
     from stages.train import main as train
