@@ -517,3 +517,44 @@ def test_bench_separate_counts_a_pair_the_cli_refuses_as_failed_parts(data, tmp_
     mix_sdr = metrics.separation_metrics(refs, refs).sdr_mix
     assert metrics.FAILURE_DB == 0.0
     np.testing.assert_allclose(first, -np.asarray(mix_sdr), atol=0.06)
+
+
+def test_bench_separate_renders_and_separates_at_the_params_frame_rate(data, tmp_path,
+                                                                        monkeypatch):
+    """With ``--params`` (a model trained at decode.fps 16) the pairs are rendered at 16 fps and
+    `tribert separate` decodes them with that params file's sections; without it, at 8 fps."""
+    import ffmpeg
+
+    import pipeline.tools.separate as cli_separate
+    from model.build import build_model
+    from model.checkpoint import package
+    from pipeline.atomic import write_torch
+    from pipeline.schema import ModelParams
+    from pipeline.tools.bench_eval import random_models
+
+    real, seen = cli_separate.separate, []
+
+    def recording(videos, *args, **kwargs):
+        rate = ffmpeg.probe(str(videos[0]), select_streams="v")["streams"][0]["avg_frame_rate"]
+        seen.append((rate, kwargs["decode"].fps if kwargs.get("decode") else None))
+        return real(videos, *args, **kwargs)
+
+    monkeypatch.setattr(cli_separate, "separate", recording)
+    _, stgcn = random_models(tmp_path)
+    torch.manual_seed(0)
+    tribert = tmp_path / "tribert16.pt"
+    write_torch(tribert, package(build_model(ModelParams(synthesizer=8, motion=8, motion_fps=16.0))))
+    params = tmp_path / "params.yaml"
+    params.write_text("decode:\n  fps: 16\nmodel:\n  motion_fps: 16\n")
+    args = ["bench", "separate", "--checkpoint", str(tribert), "--stgcn", str(stgcn),
+            "--clips", str(data[0]), "--pairs", "1", "--threads", "1", "--json"]
+    result = CliRunner().invoke(cli_main, args + ["--params", str(params)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert seen == [("16/1", 16)] and figures["fps"] == 16
+    assert figures["parts"] == 2 and figures["failures"] == 0   # the 16-fps model read them
+    result = CliRunner().invoke(cli_main, args)                  # default decode: 8 fps
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert seen[1] == ("8/1", None) and figures["fps"] == 8
+    assert figures["failures"] == 2 and "decode.fps is 8" in result.stderr   # refused, counted

@@ -56,8 +56,10 @@ def pick_pairs(clip_dir: Path, count: int, seed: int) -> list[tuple[int, int]]:
     return pairs
 
 
-def render_clip(wave: np.ndarray, rate: int, instrument: str, out: Path, seed: int) -> None:
-    """An mp4 (and its keypoint JSON beside it) of a performer playing ``wave``."""
+def render_clip(wave: np.ndarray, rate: int, instrument: str, out: Path, seed: int,
+                fps: int = 8) -> None:
+    """An mp4 (and its keypoint JSON beside it) of a performer playing ``wave``, at ``fps``
+    frames per second (the decode section's rate, which the model's trajectories assume)."""
     import soundfile as sf
     from click.testing import CliRunner
 
@@ -66,7 +68,8 @@ def render_clip(wave: np.ndarray, rate: int, instrument: str, out: Path, seed: i
     wav = out.with_suffix(".src.wav")
     sf.write(str(wav), wave, rate)
     result = CliRunner().invoke(render_cmd, ["--audio", str(wav), "--instrument", instrument,
-                                             "--out", str(out), "--seed", str(seed)])
+                                             "--out", str(out), "--seed", str(seed),
+                                             "--fps", str(fps)])
     if result.exit_code != 0:
         raise click.ClickException(f"{out}: rendering failed: {result.output.strip()}")
 
@@ -84,9 +87,14 @@ def render_clip(wave: np.ndarray, rate: int, instrument: str, out: Path, seed: i
               "renderer's JSON).")
 @click.option("--mask", type=click.Choice(["normalized", "ratio", "binary"]), default="normalized",
               show_default=True, help="tribert separate --mask")
+@click.option("--params", "params_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A params.yaml whose decode, keypoints and pose_features sections the model "
+                   "was trained with (tribert separate --params; the videos are rendered at its "
+                   "decode.fps). Default: the built-in defaults, those of the shipped params.yaml.")
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threads, as_json):
+def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, params_path, threads,
+                   as_json):
     """`tribert separate` on rendered videos of test-split audio: SDR of each part vs the
     mixture's."""
     import soundfile as sf
@@ -95,8 +103,19 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threa
     from pipeline.separation import metrics
     from pipeline.classes import CLASSES
     from pipeline.data.dataset import ClipDataset
+    from pipeline.data.decode import DecodeParams
     from pipeline.tools.separate import SeparateError, separate
 
+    decode = keypoint_params = pose_params = None
+    if params_path is not None:
+        from pipeline.params import ParamsError, load_params
+
+        try:
+            params = load_params(params_path)
+        except ParamsError as e:
+            raise click.ClickException(str(e)) from None
+        decode, keypoint_params, pose_params = params.decode, params.keypoints, params.pose_features
+    fps = (decode or DecodeParams()).fps
     torch.set_num_threads(threads)
     ds = ClipDataset(clips, "test", fields=("waveform", "label"))
     rate = 11025
@@ -113,7 +132,8 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threa
                 name = CLASSES[int(np.nonzero(item["label"].numpy())[0][0])]
                 names.append(name)
                 video = folder / f"v{side + 1}.mp4"
-                render_clip(wave.astype(np.float32), rate, name, video, seed * 1000 + 2 * k + side)
+                render_clip(wave.astype(np.float32), rate, name, video, seed * 1000 + 2 * k + side,
+                            fps)
                 refs.append(wave / 2)
                 videos.append(video)
             mix = refs[0] + refs[1]
@@ -123,7 +143,8 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threa
                 written = separate(videos, checkpoint, folder / "out", audio=folder / "mix.wav",
                                    stgcn=stgcn, keypoints=None if mediapipe else
                                    [v.with_suffix(".json") for v in videos], mask=mask,
-                                   progress=False)
+                                   decode=decode, keypoint_params=keypoint_params,
+                                   pose_params=pose_params, progress=False)
             except SeparateError as e:    # e.g. no performer found: the pair's parts fail
                 click.echo(f"pair {k}: {e.message}", err=True)
                 written = []
@@ -145,6 +166,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, threa
     imp = np.asarray(sdr) - np.asarray(sdr_mix)
     figures = {"checkpoint": str(checkpoint),   # report() adds the CPU model and ISA
                "keypoints": "mediapipe" if mediapipe else "renderer JSON", "mask": mask,
+               "fps": fps,
                "pairs": count, "parts": len(sdr), "failures": failures}
     for name, values in (("sdr", sdr), ("si_sdr", si), ("sdr_mix", sdr_mix),
                          ("improvement", imp)):
