@@ -255,10 +255,11 @@ def test_backends_agree_within_1e_6_db(runs):
                 x, y = np.asarray(getattr(a.result, metric)), np.asarray(getattr(b.result, metric))
                 # an estimate numerically inside the references' span (an untrained model's
                 # normalized masks, about 1/2 each, give half the mixture) has a SAR of 80-90
-                # dB, the log of a rounding-sized residual: there the two agree relatively
+                # dB, the log of a rounding-sized residual: there the two agree relatively, to
+                # the rounding of that residual (1.1e-7 seen on an AMD EPYC Zen 4)
                 real = np.abs(y) < 60
                 np.testing.assert_allclose(x[real], y[real], atol=1e-6, rtol=0)
-                np.testing.assert_allclose(x[~real], y[~real], atol=0, rtol=1e-7)
+                np.testing.assert_allclose(x[~real], y[~real], atol=0, rtol=1e-6)
             scored += 1
     assert scored >= 5
 
