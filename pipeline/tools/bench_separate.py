@@ -57,7 +57,7 @@ def pick_pairs(clip_dir: Path, count: int, seed: int) -> list[tuple[int, int]]:
 
 
 def render_clip(wave: np.ndarray, rate: int, instrument: str, out: Path, seed: int,
-                fps: int = 8) -> None:
+                fps: int) -> None:
     """An mp4 (and its keypoint JSON beside it) of a performer playing ``wave``, at ``fps``
     frames per second (the decode section's rate, which the model's trajectories assume)."""
     import soundfile as sf
@@ -104,17 +104,9 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, param
     from pipeline.classes import CLASSES
     from pipeline.data.dataset import ClipDataset
     from pipeline.data.decode import DecodeParams
-    from pipeline.tools.separate import SeparateError, separate
+    from pipeline.tools.separate import SeparateError, params_sections, separate
 
-    decode = keypoint_params = pose_params = None
-    if params_path is not None:
-        from pipeline.params import ParamsError, load_params
-
-        try:
-            params = load_params(params_path)
-        except ParamsError as e:
-            raise click.ClickException(str(e)) from None
-        decode, keypoint_params, pose_params = params.decode, params.keypoints, params.pose_features
+    decode, keypoint_params, pose_params = params_sections(params_path)
     fps = (decode or DecodeParams()).fps
     torch.set_num_threads(threads)
     ds = ClipDataset(clips, "test", fields=("waveform", "label"))

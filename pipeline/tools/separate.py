@@ -97,6 +97,21 @@ class SeparateError(click.ClickException):
     """A problem with one of the inputs; the message names the file."""
 
 
+def params_sections(path: Path | None):
+    """(decode, keypoints, pose_features) sections of the params file at ``path``, what
+    :func:`separate` takes to read videos as a model was trained; ``(None, None, None)`` (the
+    built-in defaults) without one; a :class:`SeparateError` naming the file if it is invalid."""
+    if path is None:
+        return None, None, None
+    from pipeline.params import ParamsError, load_params
+
+    try:
+        params = load_params(path)
+    except ParamsError as e:
+        raise SeparateError(str(e)) from None
+    return params.decode, params.keypoints, params.pose_features
+
+
 def frame_indices(starts: np.ndarray, p: DecodeParams, n_frames: int) -> np.ndarray:
     """(K, frames_per_clip) frames at each window's centre, as :func:`pipeline.data.decode.plan_windows`
     picks them, clamped to the video's ``n_frames`` frames."""
@@ -577,15 +592,7 @@ def separate_cmd(videos, audio, checkpoint, out, stgcn, keypoint_files, backend,
                  mask, threshold, min_presence, batch_size, with_video, progress):
     """Separate the sound of each performer of VIDEO (its own soundtrack), or of two VIDEOs
     (the mixture given with --audio)."""
-    decode = keypoint_params = pose_params = None
-    if params_path is not None:
-        from pipeline.params import ParamsError, load_params
-
-        try:
-            params = load_params(params_path)
-        except ParamsError as e:
-            raise SeparateError(str(e)) from None
-        decode, keypoint_params, pose_params = params.decode, params.keypoints, params.pose_features
+    decode, keypoint_params, pose_params = params_sections(params_path)
     written = separate(list(videos), checkpoint, out, audio=audio, stgcn=stgcn,
                        keypoints=list(keypoint_files) or None, backend=backend, decode=decode,
                        keypoint_params=keypoint_params, pose_params=pose_params,
