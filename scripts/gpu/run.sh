@@ -1,5 +1,11 @@
 #!/bin/bash
-# Every GPU check in one call on a GPU machine: bash scripts/gpu/run.sh (README, "On a GPU")
+# Every GPU check in one call on a GPU machine: bash scripts/gpu/run.sh (README, "On a GPU").
+# It reads .gpu/data.tar.xz (scripts/gpu/pack.py), .whl/ (pydantic and its needs, for an image
+# without them) and .gpu/official/ (official_step.py with its official_shims/ from the steering
+# folder's bench/, and tree/: `git archive HEAD tribert config train_trimodal.py` of the official
+# repository); phases in order: ddp runs bench official (PHASES=...). Runs stopped by the time
+# box leave RUN_partial.pt (their best epoch so far); a second call with PHASES=runs on the same
+# warm machine resumes them from /tmp/runs/RUN/last.pt.
 # Local dry run of each step on the CPU at tiny sizes: QUICK=1 PY=.venv/bin/python NO_WHL=1 bash scripts/gpu/run.sh
 set -u
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-3}
@@ -38,46 +44,68 @@ yaml.safe_dump(p, open(f"params_gpu_{name}.yaml", "w"), sort_keys=False)
 PYEOF
 }
 
-PHASES=${PHASES:-bench ddp runs}; W=${WORKERS:-2}
+PHASES=${PHASES:-ddp runs bench official}; W=${WORKERS:-3}
 has() { case " $PHASES " in *" $1 "*) return 0;; esac; return 1; }
+left() { echo $(( LIMIT - $(el) )); }   # seconds before the call's limit
+cap() { local l=$(( $(left) - ${2:-0} )); [ "$1" -lt "$l" ] && echo "$1" || echo $(( l > 5 ? l : 5 )); }
 
-has bench && { step bench
-if [ "$Q" = 1 ]; then B="--presets tiny --steps 2 --memory-formats auto+off,auto+bf16"
-else B="--presets paper,tiny --paper-batch 12 --paper-steps 6 --steps 20 --workers $W --memory-formats auto+off,auto+auto"; fi
-timeout ${BT:-170} $PY -m pipeline.cli bench train $B --json > "$OUT/bench_train.json" 2> "$L/bench_train.err"
-echo "rc $?" >> "$L/bench_train.err"; }
-
-has ddp && { step ddp
+has ddp && { step ddp   # first: a GPU-path failure (bf16, the motion branch, NCCL) shows in seconds
 variant ddp epochs=1 steps_per_epoch=6 memory_format=contiguous workers=$W
-TRIBERT_DDP=1 timeout ${DT:-120} $PY -m torch.distributed.run --standalone --nproc_per_node=1 \
+TRIBERT_DDP=1 timeout $(cap ${DT:-90}) $PY -m torch.distributed.run --standalone --nproc_per_node=1 \
   -m stages.train --params params_gpu_ddp.yaml --out /tmp/ddp/m.pt --checkpoint /tmp/ddp/last.pt \
   --live /tmp/ddp/live --plots /tmp/ddp/plots > "$L/ddp.txt" 2>&1
 echo "rc $?" >> "$L/ddp.txt"; }
 
+# The default recipe (params.yaml's train section; amp auto = bf16 autocast on CUDA), seeds 0 and
+# 1, and seed 0 in float32, side by side on the one GPU. Each model file comes back for
+# `evaluate` on the CPU machine's test split; a run the time box stops gives its best epoch so far.
+RUNS=${RUNS:-s0_bf16 s1_bf16 s0_fp32}
 has runs && { step runs
-E=16; EL=48; [ "$Q" = 1 ] && { E=1; EL=2; }
-XTRA=""; [ "$Q" = 1 ] && XTRA="steps_per_epoch=3"
-variant s0_bf16 seed=0 epochs=$E workers=$W $XTRA
-variant s0_fp32 seed=0 epochs=$E workers=$W amp=off $XTRA
-variant s1_bf16 seed=1 epochs=$E workers=$W $XTRA
-variant s0_bf16_x3 seed=0 epochs=$EL workers=$W $XTRA
-LEFT=$(( LIMIT - 25 - $(el) ))
-for r in s0_bf16 s0_fp32 s1_bf16 s0_bf16_x3; do
-  timeout $LEFT $PY -m stages.train --params params_gpu_$r.yaml --out "$OUT/$r.pt" \
+XTRA=""; [ "$Q" = 1 ] && XTRA="epochs=1 steps_per_epoch=3"
+for r in $RUNS; do
+  seed=${r:1:1}; amp=auto; [ "${r#*_}" = fp32 ] && amp=off
+  variant $r seed=$seed amp=$amp workers=$W $XTRA
+done
+RT=$(cap ${RUNS_T:-250} ${AFTER_RUNS:-200})
+for r in $RUNS; do
+  timeout $RT $PY -m stages.train --params params_gpu_$r.yaml --out "$OUT/$r.pt" \
     --checkpoint /tmp/runs/$r/last.pt --live /tmp/runs/$r/live --plots /tmp/runs/$r/plots \
     > "$L/$r.txt" 2>&1 &
 done
 wait
-step "runs done"; }
-$PY - <<'PYEOF' > "$L/histories.json" 2>> "$L/steps.txt"
-import json, torch, glob
-out = {}
-for p in sorted(glob.glob("/tmp/runs/*/last.pt")):
-    ck = torch.load(p, map_location="cpu", weights_only=False)
-    out[p.split("/")[3]] = {k: ck.get(k) for k in ("epoch", "global_step", "best_sdr", "best_epoch",
-                                                   "history", "memory_format")}
-print(json.dumps(out))
+step "runs done"
+$PY - $OUT $RUNS <<'PYEOF' > "$L/histories.json" 2>> "$L/steps.txt"
+import json, os, sys, torch
+out, runs = sys.argv[1], sys.argv[2:]
+res = {}
+for r in runs:
+    try:
+        ck = torch.load(f"/tmp/runs/{r}/last.pt", map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        continue
+    res[r] = {k: ck.get(k) for k in ("epoch", "global_step", "best_sdr", "best_epoch", "history",
+                                     "memory_format")}
+    if not os.path.exists(f"{out}/{r}.pt") and ck.get("best") is not None:
+        torch.save(ck["best"], f"{out}/{r}_partial.pt")   # stopped by the time box
+print(json.dumps(res))
 PYEOF
+}
+
+has bench && { step bench
+if [ "$Q" = 1 ]; then B="--presets tiny --steps 2 --memory-formats auto+off,auto+bf16"
+else B="--presets paper --paper-batch 12 --paper-steps 6 --workers 6 --memory-formats auto+off,auto+auto"; fi
+timeout $(cap ${BT:-140} 75) $PY -m pipeline.cli bench train $B --json > "$OUT/bench_train.json" 2> "$L/bench_train.err"
+echo "rc $?" >> "$L/bench_train.err"; }
+
+# The official model's step on the same GPU (scripts/gpu/official_cuda.py; .gpu/official holds
+# the steering folder's official_step.py and shims and a plain copy of the official tree)
+has official && [ -d .gpu/official/tree ] && { step official
+OB=12; [ "$Q" = 1 ] && OB=1
+timeout $(cap ${OT:-90} 10) $PY scripts/gpu/official_cuda.py --script .gpu/official/official_step.py \
+  --repo .gpu/official/tree --batch $OB --steps ${OSTEPS:-6} > "$OUT/official.json" 2> "$L/official.err"
+echo "rc $?" >> "$L/official.err"; }
 step end
-echo "--- bench"; cat "$OUT/bench_train.json"; echo; for f in "$L"/ddp.txt "$L"/s*.txt; do echo "--- $f"; grep -v "^\s*$" "$f" | tail -4; done
+echo "--- bench"; cat "$OUT/bench_train.json" 2>/dev/null | head -c 3000; echo
+echo "--- official"; cat "$OUT/official.json" 2>/dev/null; tail -3 "$L/official.err" 2>/dev/null
+for f in "$L"/ddp.txt "$L"/s*.txt; do echo "--- $f"; grep -a -v "^\s*$" "$f" | tr '\r' '\n' | grep -a -v "it/s\]$\|s/it\]$" | tail -5; done
 cd "$OUT" && tar czf logs.tgz logs && rm -rf logs
