@@ -13,18 +13,26 @@ from pipeline.data.synth.instruments import Instrument
 from pipeline.data.synth.score import FOOT, LEFT, RIGHT, Note
 
 WINDOW = 2048
+HOP_SECONDS = 128 / 11025   # onset-strength hop, ~11.6 ms (librosa's default 512 samples is 46 ms
+                            # at 11025 Hz: onsets came 60 ms late and F at 50 ms was 0.23)
 MAX_NOTE = 2.0   # seconds a note may last without a new onset
 
 
 def notes_from_audio(y: np.ndarray, sr: int, inst: Instrument) -> list[Note]:
     """Note events of mono ``y`` as played by ``inst`` (empty if no onset is found)."""
-    env = librosa.onset.onset_strength(y=y, sr=sr)
-    frames = librosa.onset.onset_detect(onset_envelope=env, sr=sr, units="frames")
-    times = librosa.frames_to_time(frames, sr=sr)
+    hop = max(16, int(round(sr * HOP_SECONDS)))
+    env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop)
+    peaks = librosa.onset.onset_detect(onset_envelope=env, sr=sr, hop_length=hop, units="frames")
+    # each onset moved back from its strength peak to the energy minimum before it: the peak
+    # lags the attack by one to several frames, and the performer must move on the attack
+    starts = librosa.onset.onset_backtrack(peaks, env)
+    starts, first = np.unique(starts, return_index=True)   # two peaks, one attack: one note
+    peaks = peaks[first]
+    times = librosa.frames_to_time(starts, sr=sr, hop_length=hop)
     peak = float(env.max()) if env.size and env.max() > 0 else 1.0
     duration = len(y) / sr
     notes = []
-    for k, (f, t) in enumerate(zip(frames, times)):
+    for k, (f, t) in enumerate(zip(peaks, times)):
         nxt = times[k + 1] if k + 1 < len(times) else duration
         seg = y[int(t * sr): int(t * sr) + WINDOW]
         if seg.size < 64:
