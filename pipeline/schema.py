@@ -61,6 +61,11 @@ def _as_pair(value):
     return _as_tuple(value)
 
 
+def _off_word(value):
+    """YAML 1.1 reads an unquoted ``off`` as false (``amp: off``, ``-S train.amp=off``)."""
+    return "off" if value is False else value
+
+
 IntTuple = Annotated[tuple[int, ...], BeforeValidator(_as_tuple)]
 StrTuple = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
 FloatPair = Annotated[tuple[float, float], BeforeValidator(_as_pair)]
@@ -479,8 +484,9 @@ class TrainParams(Section):
     similar_k: int = Field(16, ge=1, le=10**6, description="how many similar clips each "
                            "training clip's partner is drawn from (similar_partners)")
     # numerics
-    amp: Literal["auto", "bf16", "off"] = Field("auto", description="auto: bf16 autocast on "
-                                                "CUDA only; bf16: on any device (CPU too)")
+    amp: Annotated[Literal["auto", "bf16", "off"], BeforeValidator(_off_word)] = Field("off", description="off: float32; auto: bf16 "
+                                                "autocast on CUDA only; bf16: on any device "
+                                                "(CPU too)")
     mask: Literal["normalized", "ratio", "binary"] = Field(
         "normalized", description="val output (chooses the checkpoint): normalized (ratio masks "
         "divided by their sum over the sources) | ratio | binary (thresholded, paper)")

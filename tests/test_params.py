@@ -2,6 +2,8 @@
 before any work with a message naming the file and the dotted key."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -116,3 +118,12 @@ def test_bad_params_file_fails_the_stage_cleanly(tmp_path, root):
     assert "Traceback" not in proc.stderr
     assert f"{path}: train: duplicate key" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_unquoted_off_is_the_word_off_not_false(tmp_path):
+    """YAML 1.1 reads ``amp: off`` (and DVC's ``-S train.amp=off``) as false."""
+    path = tmp_path / "params.yaml"
+    path.write_text(Path(__file__).resolve().parents[1].joinpath("params.yaml").read_text()
+                    .replace('amp: "off"', "amp: off"))
+    assert yaml.safe_load(path.read_text())["train"]["amp"] is False
+    assert load_params(path).train.amp == "off"
