@@ -483,6 +483,16 @@ class TrainParams(Section):
                                     "classes (pipeline/data/dataset.py); 0 = uniform pairs")
     similar_k: int = Field(16, ge=1, le=10**6, description="how many similar clips each "
                            "training clip's partner is drawn from (similar_partners)")
+    same_class_partners: float = Field(0.0, ge=0.0, le=1.0, description="share of the training "
+                                       "mixtures whose partner is a clip of another video of the "
+                                       "first clip's class")
+
+    @model_validator(mode="after")
+    def _partner_shares(self):
+        if self.similar_partners + self.same_class_partners > 1.0:
+            raise KeyProblem("same_class_partners", "similar_partners + same_class_partners must "
+                             f"be <= 1, got {self.similar_partners} + {self.same_class_partners}")
+        return self
     # numerics
     amp: Annotated[Literal["auto", "bf16", "off"], BeforeValidator(_off_word)] = Field("off", description="off: float32; auto: bf16 "
                                                 "autocast on CUDA only; bf16: on any device "

@@ -192,3 +192,33 @@ def test_a_share_of_similar_partners_and_none_is_the_uniform_draw(banded_dir):
     assert 0.5 + 0.5 * 2 / 7 - 0.08 < np.mean(hits) < 0.5 + 0.5 * 2 / 7 + 0.08
     # val pairs never change with the option
     assert MixDataset(banded_dir, "train", train=False, similar=1.0).neighbours is None
+
+
+def test_same_class_partners_are_other_videos_of_the_class(banded_dir):
+    ds = MixDataset(banded_dir, "train", same_class=1.0)
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            j = int(ds[i]["clip"][1])
+            assert SIMILAR[j][1] == SIMILAR[i][1] and SIMILAR[j][0] != SIMILAR[i][0]
+
+
+def test_a_share_of_same_class_partners_beside_similar_ones(banded_dir):
+    uniform = MixDataset(banded_dir, "train")
+    off = MixDataset(banded_dir, "train", same_class=0.0)
+    mixed = MixDataset(banded_dir, "train", similar=0.3, similar_k=2, same_class=0.4)
+    same, similar = [], []
+    for epoch in range(60):
+        for ds in (uniform, off, mixed):
+            ds.set_epoch(epoch)
+        for i in range(len(uniform)):
+            assert torch.equal(uniform[i]["clip"], off[i]["clip"])   # 0 changes no pair
+            j = int(mixed[i]["clip"][1])
+            same.append(SIMILAR[j][1] == SIMILAR[i][1])
+            similar.append(j in mixed.neighbours[i])
+    # each share drawn from its own pool, plus the uniform draws (30%) that land in it (1 or 2 of 7)
+    assert 0.4 + 0.3 / 7 - 0.07 < np.mean(same) < 0.4 + 0.3 / 7 + 0.07
+    assert 0.3 + 0.3 * 2 / 7 - 0.07 < np.mean(similar) < 0.3 + 0.3 * 2 / 7 + 0.07
+    assert MixDataset(banded_dir, "train", train=False, same_class=1.0).same_pool is None
+    with pytest.raises(ValueError, match="same_class"):
+        MixDataset(banded_dir, "train", similar=0.7, same_class=0.5)

@@ -11,7 +11,9 @@ Sec. 3.3 and 4.1).
   ``similar > 0`` that share of the training mixtures takes its partner among the first clip's
   ``similar_k`` spectrally most similar clips of other videos and other classes
   (:func:`similar_clips`): hard pairs, which uniform pairs rarely give, without the same-class
-  ones that a video-conditioned mask cannot tell apart.
+  ones that a video-conditioned mask cannot tell apart. With ``same_class > 0`` that share takes
+  its partner among the clips of other videos that share a class with the first: two
+  performers of one instrument, told apart only by their own motion.
 
 Frames stay uint8 (N, F, H, W, 3) here; the model converts and normalises them (ImageNet mean and
 std), so workers ship a quarter of the bytes.
@@ -206,7 +208,7 @@ class MixDataset(ClipDataset):
 
     def __init__(self, clip_dir, split: str, n_mix: int = 2, train: bool | None = None,
                  seed: int = 0, fields: Sequence[str] = CLIP_FIELDS, extra=None,
-                 similar: float = 0.0, similar_k: int = 16):
+                 similar: float = 0.0, similar_k: int = 16, same_class: float = 0.0):
         fields = tuple(dict.fromkeys(tuple(fields) + ("waveform",)))
         super().__init__(clip_dir, split, fields, extra)
         if n_mix < 1:
@@ -214,6 +216,8 @@ class MixDataset(ClipDataset):
         if not 0.0 <= similar <= 1.0 or similar_k < 1:
             raise ValueError(f"similar must lie in [0, 1] and similar_k be >= 1, got {similar}, "
                              f"{similar_k}")
+        if not 0.0 <= same_class <= 1.0 or similar + same_class > 1.0:
+            raise ValueError(f"same_class must lie in [0, 1 - similar], got {same_class}")
         if len(np.unique(self.video_id)) < n_mix:
             raise ValueError(f"{clip_dir}: split {split!r} has fewer than {n_mix} videos")
         self.n_mix, self.seed, self.epoch = n_mix, seed, 0
@@ -221,6 +225,8 @@ class MixDataset(ClipDataset):
         self.similar = similar if self.train else 0.0
         self.neighbours = (similar_clips(spectral_profiles(self), self.video_id, self.label,
                                          similar_k) if self.similar > 0 else None)
+        self.same_class = same_class if self.train else 0.0
+        self.same_pool = self._same_class_pools() if self.same_class > 0 else None
         self.pairs = None if self.train else np.stack(
             [self._partners(i, np.random.default_rng([seed, i])) for i in range(len(self))])
 
@@ -230,12 +236,22 @@ class MixDataset(ClipDataset):
         the epoch they started with."""
         self.epoch = epoch
 
+    def _same_class_pools(self) -> list[np.ndarray]:
+        """For each clip, the clips of other videos that share one of its classes."""
+        labels = np.asarray(self.label) > 0
+        videos = np.asarray(self.video_id)
+        return [np.flatnonzero((labels & labels[i]).any(axis=1) & (videos != videos[i]))
+                for i in range(len(self))]
+
     def _partners(self, i: int, rng: np.random.Generator) -> np.ndarray:
         chosen = [i]
-        if self.similar > 0 and self.n_mix > 1 and rng.random() < self.similar:
-            pool = self.neighbours[i][self.neighbours[i] >= 0]
-            if len(pool):
-                chosen.append(int(pool[rng.integers(len(pool))]))
+        # one draw decides the partner's kind: similar, same class, or uniform (none when both
+        # shares are 0, so the uniform pairs stay the ones drawn before the options existed)
+        u = rng.random() if (self.similar > 0 or self.same_class > 0) and self.n_mix > 1 else 1.0
+        pool = (self.neighbours[i][self.neighbours[i] >= 0] if u < self.similar else
+                self.same_pool[i] if u < self.similar + self.same_class else ())
+        if len(pool):
+            chosen.append(int(pool[rng.integers(len(pool))]))
         while len(chosen) < self.n_mix:
             j = int(rng.integers(len(self)))
             if self.video_id[j] not in {self.video_id[c] for c in chosen}:

@@ -43,12 +43,13 @@ def check_paths(clips: Path, pose: Path | None, out, checkpoint, live, plots) ->
 
 
 def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset,
-             similar: float = 0.0, similar_k: int = 16):
+             similar: float = 0.0, similar_k: int = 16, same_class: float = 0.0):
     """The training mixtures (random pairs per epoch; ``similar``: the share whose partner is
-    a spectrally similar clip, :class:`MixDataset`) and the val mixtures (fixed pairs)."""
+    a spectrally similar clip, ``same_class``: of the same class, :class:`MixDataset`) and the
+    val mixtures (fixed pairs)."""
     extra = pose_extra(pose)
     train = dataset_cls(clips, "train", seed=seed, extra=extra, similar=similar,
-                        similar_k=similar_k)
+                        similar_k=similar_k, same_class=same_class)
     val = dataset_cls(clips, "val", seed=seed, extra=extra)
     return train, val
 
