@@ -494,9 +494,9 @@ class TrainParams(Section):
                              f"be <= 1, got {self.similar_partners} + {self.same_class_partners}")
         return self
     # numerics
-    amp: Annotated[Literal["auto", "bf16", "off"], BeforeValidator(_off_word)] = Field("off", description="off: float32; auto: bf16 "
-                                                "autocast on CUDA only; bf16: on any device "
-                                                "(CPU too)")
+    amp: Annotated[Literal["auto", "bf16", "off"], BeforeValidator(_off_word)] = Field(
+        "off", description="off: float32; auto: bf16 autocast on CUDA only; bf16: on any device "
+        "(CPU too)")
     mask: Literal["normalized", "ratio", "binary"] = Field(
         "normalized", description="val output (chooses the checkpoint): normalized (ratio masks "
         "divided by their sum over the sources) | ratio | binary (thresholded, paper)")
