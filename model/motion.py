@@ -18,6 +18,14 @@ time frame t, an additive change g_nk(t) of the synthesizer weights and a bias g
 
 The last layer starts at zero, so a new model begins as the template-only one.
 
+With ``bands`` > 0 (``model.motion_bands``) the branch also gives each source a coarse
+frequency profile per time frame, b_n(band, t), interpolated to the spectrogram's bins and added
+to the logits as b_n - mean_{m != n} b_m (:func:`band_terms`). Why: g_nk(t) says *when* a source
+sounds but picks *where in frequency* only through the K shared channels, and the renderer's
+hands carry the pitch (fret, key, bar or finger position, pipeline/data/synth/holds.py); the
+other sources' profiles enter with a minus sign so that a source whose own pose says little
+(a wind player's fingers are not among the keypoints) still learns where the others are.
+
 Timing: trajectory frame i shows the window's time i / fps; spectrogram frame j is centred on
 sample j * 256 of the window at 11025 Hz (the STFT front end, pipeline/data/spectrogram.py), so
 it sits at trajectory position j * 256 * fps / 11025, sampled by linear interpolation (clamped
@@ -52,24 +60,27 @@ def sample_frames(x: torch.Tensor, frames: int, fps: float) -> torch.Tensor:
 
 
 class PoseMotion(nn.Module):
-    """Keypoint trajectories (M, W, P, V, 3) -> per-frame synthesizer changes (M, K + 1, frames).
+    """Keypoint trajectories (M, W, P, V, 3) -> per-frame synthesizer changes
+    (M, K + 1 + bands, frames).
 
     Per trajectory frame the input is every person's joints' (x, y, score) and the (x, y)
     difference from the previous frame (zero where either frame misses the joint); a linear
     layer takes it to ``width`` channels, then two residual blocks of temporal convolutions
     (kernel 5, dilation 1 and 2: about 1.6 s of context at 8 fps each way) and a zero-initialised
-    1x1 convolution to K + 1 outputs."""
+    1x1 convolution to K + 1 outputs, and ``bands`` more for :func:`band_terms`."""
 
-    def __init__(self, persons: int, joints: int, width: int, synthesizer: int, fps: float):
+    def __init__(self, persons: int, joints: int, width: int, synthesizer: int, fps: float,
+                 bands: int = 0):
         super().__init__()
         self.fps = float(fps)
+        self.bands = int(bands)
         self.inp = nn.Linear(persons * joints * 5, width)
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Conv1d(width, width, 5, padding=2 * d, dilation=d),
                           nn.BatchNorm1d(width), nn.ReLU(),
                           nn.Conv1d(width, width, 1))
             for d in (1, 2))
-        self.out = nn.Conv1d(width, synthesizer + 1, 1)
+        self.out = nn.Conv1d(width, synthesizer + 1 + self.bands, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -88,3 +99,15 @@ class PoseMotion(nn.Module):
         for block in self.blocks:
             x = x + block(F.relu(x))
         return sample_frames(self.out(F.relu(x)), frames, self.fps)       # (M, K + 1, frames)
+
+
+def band_terms(bands: torch.Tensor, freqs: int) -> torch.Tensor:
+    """(B, N, bands, T) per-source frequency profiles -> (B, N, freqs, T) logit terms: each
+    source's own profile minus the mean of the other sources' (its own alone when N = 1),
+    linearly interpolated from the bands to ``freqs`` bins (the spectrogram's axis as it is)."""
+    B, N, Bd, T = bands.shape
+    if N > 1:
+        bands = bands - (bands.sum(1, keepdim=True) - bands) / (N - 1)
+    out = F.interpolate(bands.reshape(B * N, 1, Bd, T), size=(freqs, T), mode="bilinear",
+                        align_corners=False)
+    return out.reshape(B, N, freqs, T)

@@ -66,7 +66,8 @@ class TriBERT(nn.Module):
           input log spectrogram), synthesizer (K > 0: Sound-of-Pixels' output head instead of
           the bottleneck fusion); all off in the paper's model
         # Time-varying conditioning: motion (width of :class:`model.motion.PoseMotion`; 0 = off,
-          the paper's; needs synthesizer > 0), motion_fps (the trajectory's frame rate)
+          the paper's; needs synthesizer > 0), motion_fps (the trajectory's frame rate),
+          motion_bands (a per-source frequency profile per time frame in that many bands; 0 = off)
 
     Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float ImageNet-normalised, or (B, N, T, H, W, 3)
     uint8 as the shards store them (normalised here); ``pose`` (B, N, T, P, 256, 68) ST-GCN
@@ -100,7 +101,7 @@ class TriBERT(nn.Module):
                  frames: int = 3, persons: int = 2, pose_channels: int = 256,
                  pose_joints: int = 68, erase: str = "none", film: bool = False,
                  input_norm: bool = False, synthesizer: int = 0, motion: int = 0,
-                 motion_fps: float = 8.0):
+                 motion_fps: float = 8.0, motion_bands: int = 0):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
@@ -136,8 +137,10 @@ class TriBERT(nn.Module):
         if motion and not synthesizer:
             raise ValueError("motion > 0 needs synthesizer > 0 (it changes the synthesizer's "
                              "weights per time frame)")
-        self.motion = (PoseMotion(persons, pose_joints, motion, synthesizer, motion_fps)
-                       if motion else None)
+        if motion_bands and not motion:
+            raise ValueError("motion_bands > 0 needs motion > 0 (the motion branch gives them)")
+        self.motion = (PoseMotion(persons, pose_joints, motion, synthesizer, motion_fps,
+                                  motion_bands) if motion else None)
 
     def tokenize(self, batch: dict) -> tuple[dict, dict, dict, torch.Tensor]:
         """Inputs -> tokens {stream: (M, L, d)} with M = B * N and L = 1 + T * P (SOS first),

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.layout import same_format, to_format
+from model.motion import band_terms
 
 
 def down(cin: int, cout: int, outermost: bool) -> nn.Sequential:
@@ -184,8 +185,8 @@ class AttentionUNet(nn.Module):
     def decode(self, feats: list[torch.Tensor], feature: torch.Tensor,
                motion: torch.Tensor | None = None) -> torch.Tensor:
         """Encoder outputs of B mixtures + features (B, N, D) -> mask logits (B, N, F, T).
-        ``motion`` (B, N, K + 1, T), synthesizer only: per time frame, changes of the K weights
-        and a bias (:mod:`model.motion`)."""
+        ``motion`` (B, N, K + 1 [+ bands], T), synthesizer only: per time frame, changes of the
+        K weights, a bias and optionally a coarse frequency profile (:mod:`model.motion`)."""
         B, N, D = feature.shape
         if self.synthesizer is not None:
             x = feats[-1]
@@ -199,7 +200,10 @@ class AttentionUNet(nn.Module):
             K = w.shape[-1]
             # (w_nk + g_nk(t)) a_k(f, t) summed over k, + g_n0(t)
             out = synthesize(a, w[..., None] + motion[:, :, :K].to(w.dtype))
-            return out + motion[:, :, K:].to(out.dtype)
+            out = out + motion[:, :, K:K + 1].to(out.dtype)
+            if motion.shape[2] > K + 1:   # model.motion_bands: + b_n(f, t) - mean of the others'
+                out = out + band_terms(motion[:, :, K + 1:].to(out.dtype), out.shape[2])
+            return out
         # share the mixture's encoder output among its N sources: (B, ...) -> (B * N, ...)
         feats = [to_format(f.repeat_interleave(N, dim=0), self) for f in feats]
         v = feature.reshape(B * N, D)

@@ -363,6 +363,10 @@ class ModelParams(Section):
     motion: int = Field(0, ge=0, le=4096, description="width of the pose-motion branch: the "
                         "window's keypoint trajectory changes the synthesizer's weights per time "
                         "frame (model/motion.py); 0 = off (the paper's); needs synthesizer > 0")
+    motion_bands: int = Field(0, ge=0, le=256, description="with motion > 0: the branch also "
+                              "gives each source a frequency profile per time frame in this "
+                              "many bands, added to its mask logits minus the other sources' "
+                              "(model/motion.py); 0 = off")
     motion_fps: float = Field(8.0, gt=0.0, le=240.0, description="frame rate of the pose "
                               "shards' trajectory (= decode.fps)")
     num_classes: int = Field(21, ge=1, le=1000)
@@ -392,6 +396,9 @@ class ModelParams(Section):
         if self.motion and not self.synthesizer and self.arch == "tribert":
             raise KeyProblem("motion", "motion > 0 needs synthesizer > 0 (it changes the "
                              "synthesizer's weights per time frame)")
+        if self.motion_bands and not self.motion and self.arch == "tribert":
+            raise KeyProblem("motion_bands", "motion_bands > 0 needs motion > 0 (the motion "
+                             "branch gives the bands)")
         if 256 % (2 ** r["unet_depth"]):
             raise KeyProblem("unet_depth", f"256 bins are not divisible by 2^{r['unet_depth']}")
         return self

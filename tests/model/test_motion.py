@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.motion import SPEC_FRAMES_PER_SECOND, PoseMotion, frame_positions, sample_frames
+from model.motion import (SPEC_FRAMES_PER_SECOND, PoseMotion, band_terms, frame_positions,
+                          sample_frames)
 from model.tribert import TriBERT
 from model_inputs import TINY, make_batch
 
 MOTION = {**TINY, "synthesizer": 4, "input_norm": True, "motion": 8}
+BANDS = {**MOTION, "motion_bands": 6}
 
 
 def _with_output(model: TriBERT, seed: int = 1) -> TriBERT:
@@ -54,9 +56,10 @@ def test_the_frame_input_holds_positions_scores_and_motion():
 
 
 @torch.no_grad()
-def test_a_new_model_equals_the_model_without_the_branch():
+@pytest.mark.parametrize("kwargs", [MOTION, BANDS], ids=["motion", "motion_bands"])
+def test_a_new_model_equals_the_model_without_the_branch(kwargs):
     torch.manual_seed(0)
-    model = TriBERT(**MOTION).eval()
+    model = TriBERT(**kwargs).eval()
     batch = make_batch()
     with_traj = model(batch)["mask_logits"]
     without = model({k: v for k, v in batch.items() if k != "trajectory"})["mask_logits"]
@@ -97,6 +100,44 @@ def test_erasing_the_pose_erases_the_motion_too():
 def test_motion_needs_the_synthesizer():
     with pytest.raises(ValueError, match="synthesizer"):
         TriBERT(**{**TINY, "motion": 8})
+    with pytest.raises(ValueError, match="motion > 0"):
+        TriBERT(**{**TINY, "synthesizer": 4, "motion_bands": 6})
+
+
+def test_band_terms_set_each_source_against_the_others():
+    """Own profile minus the mean of the others' (alone when N = 1), interpolated along
+    frequency only: a profile raised in the lowest band raises the low bins most."""
+    g = torch.Generator().manual_seed(0)
+    b = torch.randn(2, 3, 4, 5, generator=g)
+    out = band_terms(b, 4)                       # as many bins as bands: the values themselves
+    torch.testing.assert_close(out[:, 0], b[:, 0] - (b[:, 1] + b[:, 2]) / 2)
+    two = band_terms(b[:, :2], 4)
+    torch.testing.assert_close(two[:, 0], -two[:, 1])
+    torch.testing.assert_close(band_terms(b[:, :1], 4), b[:, :1])
+    low = torch.zeros(1, 1, 4, 5)
+    low[:, :, 0] = 1.0
+    up = band_terms(low, 64)[0, 0, :, 0]
+    assert up.shape == (64,)
+    assert up[0] == 1.0 and up[-1] == 0.0 and torch.all(up[1:] <= up[:-1])
+
+
+@torch.no_grad()
+def test_bands_reach_the_sources_of_the_same_mixture_only_and_vary_with_frequency():
+    """With motion_bands, changing source (0, 1)'s trajectory changes both sources' logits of
+    mixture 0 (the other source's through the minus sign) in a way that differs across
+    frequency, and leaves mixture 1 alone."""
+    torch.manual_seed(0)
+    model = _with_output(TriBERT(**BANDS).eval())
+    batch = make_batch(W=48)
+    before = model(batch)["mask_logits"]
+    changed = dict(batch, trajectory=batch["trajectory"].clone())
+    changed["trajectory"][0, 1, :, :, :, :2] += 1.0
+    diff = model(changed)["mask_logits"] - before                # (B, N, F, T)
+    assert diff[0, 0].abs().max() > 1e-3 and diff[0, 1].abs().max() > 1e-3
+    assert diff[1].abs().max() == 0
+    # source (0, 0) moves only through the band term, a profile over frequency: within a time
+    # frame its change differs between bins (a per-frame bias would move them all alike)
+    assert (diff[0, 0].amax(dim=0) - diff[0, 0].amin(dim=0)).max() > 1e-3
 
 
 def test_the_branch_learns_from_the_mask_loss():
