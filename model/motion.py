@@ -80,9 +80,11 @@ class PoseMotion(nn.Module):
                           nn.BatchNorm1d(width), nn.ReLU(),
                           nn.Conv1d(width, width, 1))
             for d in (1, 2))
-        self.out = nn.Conv1d(width, synthesizer + 1 + self.bands, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        # with the per-source decoder (synthesizer 0) the features themselves modulate it
+        self.out = nn.Conv1d(width, synthesizer + 1 + self.bands, 1) if synthesizer else None
+        if self.out is not None:
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     @staticmethod
     def frame_inputs(traj: torch.Tensor) -> torch.Tensor:
@@ -94,11 +96,18 @@ class PoseMotion(nn.Module):
         x = torch.cat([xy, traj[..., 2:3], motion], dim=-1)
         return x.reshape(*x.shape[:2], -1)
 
-    def forward(self, traj: torch.Tensor, frames: int) -> torch.Tensor:
+    def features(self, traj: torch.Tensor) -> torch.Tensor:
+        """(M, W, P, V, 3) -> (M, width, W) the temporal network's features per trajectory frame."""
         x = self.inp(self.frame_inputs(traj.float())).transpose(1, 2)     # (M, width, W)
         for block in self.blocks:
             x = x + block(F.relu(x))
-        return sample_frames(self.out(F.relu(x)), frames, self.fps)       # (M, K + 1, frames)
+        return F.relu(x)
+
+    def forward(self, traj: torch.Tensor, frames: int) -> torch.Tensor:
+        """-> (M, K + 1 + bands, frames); without the synthesizer (M, width, frames), the
+        features themselves at the spectrogram's frame times."""
+        x = self.features(traj)
+        return sample_frames(x if self.out is None else self.out(x), frames, self.fps)
 
 
 def band_terms(bands: torch.Tensor, freqs: int) -> torch.Tensor:

@@ -66,7 +66,8 @@ class TriBERT(nn.Module):
           input log spectrogram), synthesizer (K > 0: Sound-of-Pixels' output head instead of
           the bottleneck fusion); all off in the paper's model
         # Time-varying conditioning: motion (width of :class:`model.motion.PoseMotion`; 0 = off,
-          the paper's; needs synthesizer > 0), motion_fps (the trajectory's frame rate),
+          the paper's; with synthesizer > 0 it changes the synthesizer's weights per time frame,
+          with synthesizer 0 it modulates every level of the per-source decoder), motion_fps (the trajectory's frame rate),
           motion_bands (a per-source frequency profile per time frame in that many bands; 0 = off)
 
     Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float ImageNet-normalised, or (B, N, T, H, W, 3)
@@ -133,12 +134,10 @@ class TriBERT(nn.Module):
         fused = 3 * hidden_coattention if fusion == "concat" else hidden_coattention
         # Separation
         self.unet = AttentionUNet(unet_depth, unet_channels, unet_max_channels, fused, film,
-                                  input_norm, synthesizer)
-        if motion and not synthesizer:
-            raise ValueError("motion > 0 needs synthesizer > 0 (it changes the synthesizer's "
-                             "weights per time frame)")
-        if motion_bands and not motion:
-            raise ValueError("motion_bands > 0 needs motion > 0 (the motion branch gives them)")
+                                  input_norm, synthesizer, motion)
+        if motion_bands and not (motion and synthesizer):
+            raise ValueError("motion_bands > 0 needs motion > 0 and synthesizer > 0 (the motion "
+                             "branch gives them beside the synthesizer's terms)")
         self.motion = (PoseMotion(persons, pose_joints, motion, synthesizer, motion_fps,
                                   motion_bands) if motion else None)
 
@@ -227,7 +226,8 @@ class TriBERT(nn.Module):
         }
 
     def motion_terms(self, batch: dict, B: int, N: int) -> torch.Tensor | None:
-        """(B, N, K + 1, T) the time-varying synthesizer terms of :mod:`model.motion`, or None
+        """(B, N, K + 1 [+ bands], T) the time-varying synthesizer terms of :mod:`model.motion`
+        ((B, N, width, T) features for the per-source decoder's :class:`MotionFiLM`), or None
         (no motion branch, no ``trajectory`` in the batch, or the pose stream erased)."""
         if self.motion is None or "trajectory" not in batch \
                 or "pose" in erased_streams(batch, self.erase):

@@ -101,6 +101,28 @@ class FiLM(nn.Module):
         return x * (1 + gamma) + beta
 
 
+class MotionFiLM(nn.Module):
+    """Time-varying FiLM of a decoder level by one source's motion features (``model.motion``
+    with the per-source decoder, ``synthesizer: 0``): x * (1 + gamma(t)) + beta(t), per channel
+    and time frame, broadcast over frequency; the features, given at the spectrogram's frame
+    rate, are averaged over each of the level's frames. Zero-initialised (the identity).
+
+    Shape: x (M, C, H, T'), m (M, D, T) with T a multiple of T' -> (M, C, H, T').
+    """
+
+    def __init__(self, dim: int, channels: int):
+        super().__init__()
+        self.proj = nn.Conv1d(dim, 2 * channels, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x, m):
+        if m.shape[-1] != x.shape[-1]:
+            m = F.avg_pool1d(m, m.shape[-1] // x.shape[-1])
+        gamma, beta = self.proj(m.to(x.dtype))[:, :, None, :].chunk(2, dim=1)
+        return same_format(x * (1 + gamma) + beta, x)
+
+
 def synthesize(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Sound-of-Pixels' synthesizer: sum_k w[b, n, k] a[b, k] for every source n; with weights
     that change per time frame (``model.motion``), sum_k w[b, n, k, t] a[b, k, :, t].
@@ -145,7 +167,8 @@ class AttentionUNet(nn.Module):
     """
 
     def __init__(self, depth: int, channels: int, max_channels: int, bottleneck: int,
-                 film: bool = False, input_norm: bool = False, synthesizer: int = 0):
+                 film: bool = False, input_norm: bool = False, synthesizer: int = 0,
+                 motion: int = 0):
         super().__init__()
         widths = [min(channels * 2 ** i, max_channels) for i in range(depth)]
         self.depth = depth
@@ -166,6 +189,8 @@ class AttentionUNet(nn.Module):
                                    for w in reversed(widths[:-1]))
         self.films = (nn.ModuleList(FiLM(bottleneck, w) for w in outs[:-1])
                       if film and not synthesizer else None)
+        self.motion_films = (nn.ModuleList(MotionFiLM(motion, w) for w in outs[:-1])
+                             if motion and not synthesizer else None)
         self.synthesizer = nn.Linear(bottleneck, synthesizer) if synthesizer else None
         self.memory_format = torch.contiguous_format   # model.layout
 
@@ -185,8 +210,10 @@ class AttentionUNet(nn.Module):
     def decode(self, feats: list[torch.Tensor], feature: torch.Tensor,
                motion: torch.Tensor | None = None) -> torch.Tensor:
         """Encoder outputs of B mixtures + features (B, N, D) -> mask logits (B, N, F, T).
-        ``motion`` (B, N, K + 1 [+ bands], T), synthesizer only: per time frame, changes of the
-        K weights, a bias and optionally a coarse frequency profile (:mod:`model.motion`)."""
+        ``motion`` (B, N, K + 1 [+ bands], T) with the synthesizer: per time frame, changes of the
+        K weights, a bias and optionally a coarse frequency profile (:mod:`model.motion`);
+        (B, N, D, T) with the per-source decoder: features that modulate every decoder level
+        per time frame (:class:`MotionFiLM`)."""
         B, N, D = feature.shape
         if self.synthesizer is not None:
             x = feats[-1]
@@ -212,6 +239,8 @@ class AttentionUNet(nn.Module):
             x = up_(x)
             if self.films is not None:
                 x = self.films[i](x, v)
+            if motion is not None and self.motion_films is not None:
+                x = self.motion_films[i](x, motion.reshape(B * N, *motion.shape[2:]))
             x = torch.cat([x, gate(x, skip)], dim=1)
         out = self.ups[-1](x)                                              # (B * N, 1, F, T)
         return out.reshape(B, N, *out.shape[2:])

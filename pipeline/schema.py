@@ -362,7 +362,8 @@ class ModelParams(Section):
                              "mixture)")
     motion: int = Field(0, ge=0, le=4096, description="width of the pose-motion branch: the "
                         "window's keypoint trajectory changes the synthesizer's weights per time "
-                        "frame (model/motion.py); 0 = off (the paper's); needs synthesizer > 0")
+                        "frame, or with synthesizer 0 modulates every level of the per-source "
+                        "decoder per time frame (model/motion.py); 0 = off (the paper's)")
     motion_bands: int = Field(0, ge=0, le=256, description="with motion > 0: the branch also "
                               "gives each source a frequency profile per time frame in this "
                               "many bands, added to its mask logits minus the other sources' "
@@ -393,12 +394,11 @@ class ModelParams(Section):
             raise KeyProblem("hidden_coattention", f"concat_features splits it between two "
                              f"streams: {r['hidden_coattention']} is not a multiple of "
                              f"2 * heads = {2 * r['heads']}")
-        if self.motion and not self.synthesizer and self.arch == "tribert":
-            raise KeyProblem("motion", "motion > 0 needs synthesizer > 0 (it changes the "
-                             "synthesizer's weights per time frame)")
-        if self.motion_bands and not self.motion and self.arch == "tribert":
-            raise KeyProblem("motion_bands", "motion_bands > 0 needs motion > 0 (the motion "
-                             "branch gives the bands)")
+        if self.motion_bands and not (self.motion and self.synthesizer) \
+                and self.arch == "tribert":
+            raise KeyProblem("motion_bands", "motion_bands > 0 needs motion > 0 and "
+                             "synthesizer > 0 (the motion branch gives the bands beside the "
+                             "synthesizer's terms)")
         if 256 % (2 ** r["unet_depth"]):
             raise KeyProblem("unet_depth", f"256 bins are not divisible by 2^{r['unet_depth']}")
         return self

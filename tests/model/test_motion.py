@@ -12,13 +12,17 @@ from model_inputs import TINY, make_batch
 
 MOTION = {**TINY, "synthesizer": 4, "input_norm": True, "motion": 8}
 BANDS = {**MOTION, "motion_bands": 6}
+PER_SOURCE = {**TINY, "synthesizer": 0, "input_norm": True, "motion": 8}   # MotionFiLM
 
 
 def _with_output(model: TriBERT, seed: int = 1) -> TriBERT:
     """The branch's last layer starts at zero; give it weights as training would."""
     g = torch.Generator().manual_seed(seed)
+    last = ([model.motion.out] if model.motion.out is not None
+            else [f.proj for f in model.unet.motion_films])
     with torch.no_grad():
-        model.motion.out.weight.copy_(torch.randn(model.motion.out.weight.shape, generator=g))
+        for layer in last:
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=g))
     return model
 
 
@@ -56,7 +60,8 @@ def test_the_frame_input_holds_positions_scores_and_motion():
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("kwargs", [MOTION, BANDS], ids=["motion", "motion_bands"])
+@pytest.mark.parametrize("kwargs", [MOTION, BANDS, PER_SOURCE],
+                         ids=["motion", "motion_bands", "per_source_decoder"])
 def test_a_new_model_equals_the_model_without_the_branch(kwargs):
     torch.manual_seed(0)
     model = TriBERT(**kwargs).eval()
@@ -72,6 +77,20 @@ def test_each_source_follows_its_own_trajectory_over_time():
     later time frames only (up to the convolutions' reach), and no other source's."""
     torch.manual_seed(0)
     model = _with_output(TriBERT(**MOTION).eval())
+    _follows_own_trajectory(model, reach_frames=0)
+
+
+@torch.no_grad()
+def test_the_per_source_decoder_follows_each_source_s_own_trajectory():
+    """The same with the per-source decoder (synthesizer 0): the motion features modulate its
+    levels per time frame; the decoder's 3x3 convolutions and the coarse levels' frames spread
+    the change some frames earlier, and no other source moves."""
+    torch.manual_seed(0)
+    model = _with_output(TriBERT(**PER_SOURCE).eval())
+    _follows_own_trajectory(model, reach_frames=48)
+
+
+def _follows_own_trajectory(model: TriBERT, reach_frames: int):
     batch = make_batch(W=48)
     before = model(batch)["mask_logits"]
     changed = dict(batch, trajectory=batch["trajectory"].clone())
@@ -80,8 +99,9 @@ def test_each_source_follows_its_own_trajectory_over_time():
     diff = (after - before).abs().amax(dim=2)                     # (B, N, T)
     assert diff[0, 1].max() > 1e-3
     assert diff[0, 0].max() == 0 and diff[1].max() == 0
-    # trajectory frame 36 is 4.5 s; the two dilated blocks reach 6 frames (0.75 s) back
-    early = torch.arange(256) / SPEC_FRAMES_PER_SECOND < (36 - 6 - 1) / 8.0
+    # trajectory frame 36 is 4.5 s; the two dilated blocks reach 6 frames (0.75 s) back, and
+    # the decoder (if per source) ``reach_frames`` spectrogram frames more
+    early = (torch.arange(256) + reach_frames) / SPEC_FRAMES_PER_SECOND < (36 - 6 - 1) / 8.0
     assert diff[0, 1, early].max() == 0
     assert diff[0, 1, ~early].max() > 1e-3
 
@@ -97,11 +117,11 @@ def test_erasing_the_pose_erases_the_motion_too():
     assert (model(batch)["mask_logits"] - erased).abs().max() > 1e-3
 
 
-def test_motion_needs_the_synthesizer():
-    with pytest.raises(ValueError, match="synthesizer"):
-        TriBERT(**{**TINY, "motion": 8})
-    with pytest.raises(ValueError, match="motion > 0"):
+def test_bands_need_the_synthesizer_s_motion_branch():
+    with pytest.raises(ValueError, match="motion > 0 and synthesizer > 0"):
         TriBERT(**{**TINY, "synthesizer": 4, "motion_bands": 6})
+    with pytest.raises(ValueError, match="motion > 0 and synthesizer > 0"):
+        TriBERT(**{**PER_SOURCE, "motion_bands": 6})
 
 
 def test_band_terms_set_each_source_against_the_others():
