@@ -140,6 +140,11 @@ class TriBERT(nn.Module):
                              "branch gives them beside the synthesizer's terms)")
         self.motion = (PoseMotion(persons, pose_joints, motion, synthesizer, motion_fps,
                                   motion_bands) if motion else None)
+        if motion_bands:
+            # each source's band term subtracts the others': its outputs depend on every
+            # source's video (the model stays symmetric in its sources, so swapping two videos
+            # still swaps their masks: tests/model/test_conditioning.py)
+            self.sources_independent = False
 
     def tokenize(self, batch: dict) -> tuple[dict, dict, dict, torch.Tensor]:
         """Inputs -> tokens {stream: (M, L, d)} with M = B * N and L = 1 + T * P (SOS first),

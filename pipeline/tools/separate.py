@@ -47,8 +47,10 @@ Decisions:
   A model with the motion branch (``model.motion``) also gets performer k's keypoint
   trajectory over each window in slot 0 (:func:`trajectory_window`), as the pose shards store it.
 - Sources per mixture: the model was trained with N = 2, but it conditions every source's mask
-  on that source's video and the shared mixture independently (model/tribert.py; the U-Net
-  decoder runs once per source), so N = 1..4 sources run in one forward pass, with no pairing.
+  on that source's video and the shared mixture independently (model/tribert.py; the
+  synthesizer's weights, or the per-source decoder, per source), so N = 1..4 sources run in one
+  forward pass, with no pairing; with ``model.motion_bands`` each source's band term also
+  subtracts the mean of the others' in that same pass.
 - Long inputs: windows of 65535 samples (the model's input), each giving an estimate of 65280
   samples, placed inside the input: the first at 0, the last ending at the input's end, evenly
   spaced at most 32640 samples apart (:func:`pipeline.separation.infer.window_starts`); an input

@@ -12,12 +12,14 @@ from pipeline.separation.infer import separation_estimates, sources_independent,
 from model.sop import SoundOfPixels
 from model.tribert import TriBERT
 from model.motion import PoseMotion
-from model.unet import FiLM
+from model.unet import FiLM, MotionFiLM
 from model_inputs import TINY, make_batch
 
 VARIANTS = {"paper": {}, "film": {"film": True, "input_norm": True},
             "synthesizer": {"synthesizer": 4, "input_norm": True},
-            "motion": {"synthesizer": 4, "input_norm": True, "motion": 8}}
+            "motion": {"synthesizer": 4, "input_norm": True, "motion": 8},
+            "motion_per_source": {"film": True, "input_norm": True, "motion": 8}}
+BANDS = {"synthesizer": 4, "input_norm": True, "motion": 8, "motion_bands": 4}
 
 
 def _trained_film(model: TriBERT) -> TriBERT:
@@ -25,10 +27,10 @@ def _trained_film(model: TriBERT) -> TriBERT:
     as training would."""
     g = torch.Generator().manual_seed(1)
     for m in model.modules():
-        if isinstance(m, FiLM):
+        if isinstance(m, (FiLM, MotionFiLM)):
             with torch.no_grad():
                 m.proj.weight.copy_(torch.randn(m.proj.weight.shape, generator=g) * 0.5)
-        if isinstance(m, PoseMotion):
+        if isinstance(m, PoseMotion) and m.out is not None:
             with torch.no_grad():
                 m.out.weight.copy_(torch.randn(m.out.weight.shape, generator=g) * 0.5)
     return model
@@ -90,6 +92,25 @@ def _sop() -> SoundOfPixels:
     return SoundOfPixels(backbone="resnet_tiny", image_size=64, sop_channels=4, unet_depth=3,
                          unet_channels=4, unet_max_channels=8, num_classes=5,
                          sop_classifier=True).eval()
+
+
+@torch.no_grad()
+def test_with_motion_bands_the_sources_are_not_independent_but_swapping_still_swaps():
+    """model.motion_bands sets each source's band term against the others': changing source
+    (0, 1)'s video moves source (0, 0)'s mask too, the model says so (the swap variant then
+    takes a second pass), and swapping the videos still swaps the masks."""
+    torch.manual_seed(0)
+    model = _trained_film(TriBERT(**{**TINY, **BANDS})).eval()
+    assert not sources_independent(model)
+    batch = make_batch()
+    before = model(batch)["mask_logits"]
+    changed = dict(batch, trajectory=batch["trajectory"].clone())
+    changed["trajectory"][0, 1] = changed["trajectory"][0, 1].roll(3, dims=0)
+    after = model(changed)["mask_logits"]
+    assert (after[0, 0] - before[0, 0]).abs().max() > 1e-4
+    torch.testing.assert_close(after[1], before[1], rtol=0, atol=1e-6)
+    torch.testing.assert_close(model(swap_videos(batch))["mask_logits"], before.flip(1),
+                               rtol=0, atol=1e-5)
 
 
 @torch.no_grad()
