@@ -67,8 +67,8 @@ class TriBERT(nn.Module):
           the bottleneck fusion); all off in the paper's model
         # Time-varying conditioning: motion (width of :class:`model.motion.PoseMotion`; 0 = off,
           the paper's; with synthesizer > 0 it changes the synthesizer's weights per time frame,
-          with synthesizer 0 it modulates every level of the per-source decoder), motion_fps (the trajectory's frame rate),
-          motion_bands (a per-source frequency profile per time frame in that many bands; 0 = off)
+          with synthesizer 0 it modulates every level of the per-source decoder), motion_fps
+          (the trajectory's frame rate), motion_bands (a per-source frequency profile per time frame in that many bands; 0 = off)
 
     Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float ImageNet-normalised, or (B, N, T, H, W, 3)
     uint8 as the shards store them (normalised here); ``pose`` (B, N, T, P, 256, 68) ST-GCN

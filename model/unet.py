@@ -234,13 +234,15 @@ class AttentionUNet(nn.Module):
         # share the mixture's encoder output among its N sources: (B, ...) -> (B * N, ...)
         feats = [to_format(f.repeat_interleave(N, dim=0), self) for f in feats]
         v = feature.reshape(B * N, D)
+        m = (motion.reshape(B * N, *motion.shape[2:])
+             if motion is not None and self.motion_films is not None else None)
         x = self.fusion(feats[-1], v)
         for i, (up_, gate, skip) in enumerate(zip(self.ups, self.gates, reversed(feats[:-1]))):
             x = up_(x)
             if self.films is not None:
                 x = self.films[i](x, v)
-            if motion is not None and self.motion_films is not None:
-                x = self.motion_films[i](x, motion.reshape(B * N, *motion.shape[2:]))
+            if m is not None:
+                x = self.motion_films[i](x, m)
             x = torch.cat([x, gate(x, skip)], dim=1)
         out = self.ups[-1](x)                                              # (B * N, 1, F, T)
         return out.reshape(B, N, *out.shape[2:])
