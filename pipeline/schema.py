@@ -436,7 +436,7 @@ TRAIN_PRESETS: dict[str, dict] = {
 
 
 class LossWeights(Section):
-    """Weights of the four terms of the pre-training loss (REFERENCE.md: all 1 officially)."""
+    """Weights of the terms of the pre-training loss (REFERENCE.md: the four official ones all 1)."""
 
     mask: float = Field(1.0, ge=0.0, le=1000.0, description="weighted BCE on the binary masks")
     visual: float = Field(1.0, ge=0.0, le=1000.0, description="WSDDN classification of the "
@@ -444,6 +444,9 @@ class LossWeights(Section):
     pose: float = Field(1.0, ge=0.0, le=1000.0, description="WSDDN classification of the pose "
                         "stream")
     audio: float = Field(1.0, ge=0.0, le=1000.0, description="multi-label audio classification")
+    signal: float = Field(0.0, ge=0.0, le=1000.0, description="negative SNR (dB) of the output "
+                          "waveforms (train.mask's masks, iSTFT with the mixture phase; not the "
+                          "paper's); 0 = off (pipeline/train/losses.py)")
 
 
 class TrainParams(Section):

@@ -107,6 +107,7 @@ def mixture_features(sources: torch.Tensor) -> dict[str, torch.Tensor]:
     ``sources``: ``(B, N, L)``, each already scaled (1/N and any gain); the mixture is their sum
     (SoP's mix-and-separate, paper Sec. 3.3). Returns, all warped to 256 rows:
 
+    - ``sources``: ``(B, N, L)`` the scaled source waveforms themselves (the references)
     - ``mix``: ``(B, L)`` mixture waveform
     - ``log_mag_mix``: ``(B, 1, 256, T)`` network input ``log(mag_mix + 1e-10)``
     - ``mag_mix``: ``(B, 1, 256, T)``; ``mags``: ``(B, N, 256, T)`` per-source magnitudes
@@ -122,6 +123,7 @@ def mixture_features(sources: torch.Tensor) -> dict[str, torch.Tensor]:
     mags = warp(stft(sources.reshape(b * n, length)).abs().unsqueeze(1)).reshape(
         b, n, *mag_mix.shape[-2:])
     return {
+        "sources": sources,
         "mix": mix,
         "mix_spec": mix_spec,
         "mag_mix": mag_mix,

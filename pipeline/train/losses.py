@@ -1,5 +1,7 @@
 """Training losses (paper 3.2.1, "Training Objective"; REFERENCE.md): the weighted per-pixel BCE
-on binary masks and the three classification BCEs (all weight 1 in the official code)."""
+on binary masks and the three classification BCEs (all weight 1 in the official code), and an
+optional fifth term that is not the paper's: the signal-to-noise ratio of the separated
+waveforms that the model outputs (:func:`signal_loss`, ``train.loss.signal``)."""
 from __future__ import annotations
 
 import torch
@@ -20,6 +22,39 @@ def mask_loss(mask_logits: torch.Tensor, masks: torch.Tensor, weight: torch.Tens
                                               weight.float().expand_as(masks))
 
 
+SIGNAL_CAP_DB = 30.0   # signal_loss stops rewarding a source past this SNR
+
+
+def signal_loss(mask_logits: torch.Tensor, feats: dict, mask: str = "normalized",
+                cap_db: float = SIGNAL_CAP_DB) -> torch.Tensor:
+    """Mean negative SNR (dB) of the waveforms that inference makes from ``mask_logits``
+    (B, N, 256, T): the masks unwarped, made the output's ``mask`` kind (``normalized`` or
+    ``ratio``; ``binary`` has no gradient), applied to the mixture magnitude and inverted with
+    its phase (:func:`pipeline.separation.infer.masks_to_waveforms`), against the scaled sources
+    ``feats["sources"]`` (B, N, L).
+
+    Why: the BCE trains each mask towards a binary target on a log-compressed weight, while
+    what is scored is the waveform of the ratio masks normalised over the sources; this term
+    trains that output itself, and weighs the bins by their energy as SDR does. Per source:
+    ``10 log10 |s|^2 - 10 log10(|s - s_hat|^2 + tau |s|^2)`` with ``tau = 10^(-cap_db / 10)``,
+    so that a source already separated to ``cap_db`` stops taking the gradient from the others
+    (the soft cap of Demucs' and asteroid's SNR losses). Computed in float32, autocast off."""
+    from pipeline.separation.infer import check_mask, masks_to_waveforms
+
+    if check_mask(mask) == "binary":
+        raise ValueError("train.loss.signal needs train.mask normalized or ratio (binary masks "
+                         "have no gradient)")
+    with torch.autocast(mask_logits.device.type, enabled=False):
+        est = masks_to_waveforms(torch.sigmoid(mask_logits.float()), feats, mask)   # (B, N, L')
+        ref = feats["sources"][..., :est.shape[-1]].float()
+        tau = 10.0 ** (-cap_db / 10.0)
+        eps = 1e-8
+        power = ref.pow(2).sum(-1)
+        error = (ref - est).pow(2).sum(-1)
+        snr = 10 * torch.log10(power + eps) - 10 * torch.log10(error + tau * power + eps)
+        return -snr.mean()
+
+
 def wsddn_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """BCE of WSDDN scores in [0, 1] (B, N, C) against multi-hot labels (B, N, C), in float32
     outside autocast: CUDA's autocast refuses BCE on probabilities (found on an H200: the bf16
@@ -35,16 +70,21 @@ def audio_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
 
 
-def tribert_loss(out: dict, feats: dict, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+def tribert_loss(out: dict, feats: dict, labels: torch.Tensor,
+                 signal: str | None = None) -> dict[str, torch.Tensor]:
     """The four loss terms {"mask", "visual", "pose", "audio"} (unweighted; the caller weights
     and sums them). ``out``: the model's outputs; ``feats``: ``masks`` (B, N, F, T) and
     ``weight`` (B, 1, F, T) (pipeline.data.spectrogram.mixture_features); ``labels`` (B, N, C).
-    A model without a classification output (the Sound-of-Pixels baseline) gets a zero term."""
+    A model without a classification output (the Sound-of-Pixels baseline) gets a zero term.
+    With ``signal`` (an output mask kind) also ``"signal"``, :func:`signal_loss` of that kind
+    (it needs ``feats``' ``sources`` and ``mix_spec``)."""
     zero = out["mask_logits"].new_zeros(())
     terms = {"mask": mask_loss(out["mask_logits"], feats["masks"], feats["weight"])}
     terms["visual"] = wsddn_loss(out["visual_scores"], labels) if "visual_scores" in out else zero
     terms["pose"] = wsddn_loss(out["pose_scores"], labels) if "pose_scores" in out else zero
     terms["audio"] = audio_loss(out["audio_logits"], labels) if "audio_logits" in out else zero
+    if signal is not None:
+        terms["signal"] = signal_loss(out["mask_logits"], feats, signal)
     return terms
 
 

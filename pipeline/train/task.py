@@ -51,6 +51,11 @@ class SeparationTask:
         self.threshold, self.batch_size, self.collate = threshold, batch_size, collate
         self.mask = mask
         check_mask(mask)   # an unknown mask kind fails here, not at val
+        # the waveform SNR term trains the output that val scores (train.mask)
+        self.signal = mask if weights.get("signal", 0.0) > 0 else None
+        if self.signal == "binary":
+            raise ValueError("train.loss.signal > 0 needs train.mask normalized or ratio "
+                             "(binary masks have no gradient)")
         self.label_map = label_map
 
     def labels(self, batch: dict, device) -> torch.Tensor:
@@ -61,8 +66,8 @@ class SeparationTask:
         if self.augment and model.training:
             batch = augment_batch(batch)
         feats, out = forward(model, batch, device)
-        terms = losses.tribert_loss(out, feats, self.labels(batch, device))
-        total = sum(self.weights[k] * terms[k] for k in self.weights)
+        terms = losses.tribert_loss(out, feats, self.labels(batch, device), self.signal)
+        total = sum(self.weights[k] * terms[k] for k in self.weights if k in terms)
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
     # ---- validation ------------------------------------------------------------------------
@@ -87,8 +92,8 @@ class SeparationTask:
                 model, batch, device, self.threshold, mask=self.mask,
                 variants={"swap"} if scored else {"swap", "ibm"})
             y = self.labels(batch, device)
-            terms = losses.tribert_loss(out, feats, y)
-            loss_sum += float(sum(self.weights[k] * terms[k] for k in self.weights))
+            terms = losses.tribert_loss(out, feats, y, self.signal)
+            loss_sum += float(sum(self.weights[k] * terms[k] for k in self.weights if k in terms))
             gaps.extend(gap.tolist())
             n_batches += 1
             for stream, key in STREAM_SCORES.items():

@@ -101,6 +101,29 @@ def test_training_validates_on_val_and_never_reads_test(clip_dir, tmp_path):
     assert type(model).__name__ == "TriBERT" and model.init_kwargs["layers"] == 1
 
 
+def test_signal_weight_adds_the_output_snr_to_the_training_loss(clip_dir):
+    """``train.loss.signal`` > 0: the task's loss gains the waveform SNR term of its val mask
+    kind, weighted; 0 leaves the four terms of before; binary masks are refused."""
+    from pipeline.train import losses
+    from pipeline.separation.infer import forward
+    train = MixDataset(clip_dir, "train")
+    batch = collate([train[0], train[1]])
+    torch.manual_seed(0)
+    model = build_model(SMALL).eval()
+    off = SeparationTask(WEIGHTS, None)
+    on = SeparationTask({**WEIGHTS, "signal": 0.25}, None, mask="ratio")
+    with torch.no_grad():
+        total_off, figures_off = off.loss(model, batch, torch.device("cpu"))
+        total_on, figures_on = on.loss(model, batch, torch.device("cpu"))
+        feats, out = forward(model, batch, torch.device("cpu"))
+    assert "signal" not in figures_off and set(figures_on) == set(figures_off) | {"signal"}
+    expected = losses.signal_loss(out["mask_logits"], feats, "ratio")
+    assert math.isclose(figures_on["signal"], float(expected), rel_tol=1e-5)
+    assert math.isclose(float(total_on), float(total_off) + 0.25 * float(expected), rel_tol=1e-5)
+    with pytest.raises(ValueError, match="binary"):
+        SeparationTask({**WEIGHTS, "signal": 1.0}, None, mask="binary")
+
+
 def test_pose_shards_feed_the_pose_stream(clip_dir, pose_dir):
     from pipeline.separation.infer import forward
     from pipeline.train.runner import datasets
