@@ -96,12 +96,12 @@ def test_signal_loss_gradient_moves_the_masks_towards_their_sources():
     feats = _two_tones()
     logits = torch.zeros_like(feats["masks"], requires_grad=True)
     opt = torch.optim.Adam([logits], lr=0.5)
-    before = float(losses.signal_loss(logits, feats))
+    before = float(losses.signal_loss(logits, feats).detach())
     for _ in range(10):
         opt.zero_grad()
         losses.signal_loss(logits, feats).backward()
         opt.step()
-    after = float(losses.signal_loss(logits, feats))
+    after = float(losses.signal_loss(logits, feats).detach())
     assert after < before - 5, (before, after)
     # source 0 (the low tone) claimed the low rows, source 1 the high ones
     low_rows = feats["mags"][0, 0].sum(-1) > feats["mags"][0, 1].sum(-1)
