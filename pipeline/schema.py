@@ -469,6 +469,8 @@ class TrainParams(Section):
     grad_clip: float = Field(0.0, ge=0.0, le=1e6, description="max gradient norm; 0 = no "
                              "clipping")
     loss: LossWeights = Field(default_factory=LossWeights)
+    signal_cap: float = Field(30.0, ge=1.0, le=100.0, description="dB: the SNR past which a "
+                              "source stops taking the gradient of train.loss.signal (soft cap)")
     ema: float = Field(0.0, ge=0.0, lt=1.0, description="decay of an exponential moving average "
                        "of the weights, which validation scores and the model file holds "
                        "(pipeline/train/ema.py); 0 = off, the trained weights themselves")

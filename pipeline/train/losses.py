@@ -70,21 +70,21 @@ def audio_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
 
 
-def tribert_loss(out: dict, feats: dict, labels: torch.Tensor,
-                 signal: str | None = None) -> dict[str, torch.Tensor]:
+def tribert_loss(out: dict, feats: dict, labels: torch.Tensor, signal: str | None = None,
+                 signal_cap: float = SIGNAL_CAP_DB) -> dict[str, torch.Tensor]:
     """The four loss terms {"mask", "visual", "pose", "audio"} (unweighted; the caller weights
     and sums them). ``out``: the model's outputs; ``feats``: ``masks`` (B, N, F, T) and
     ``weight`` (B, 1, F, T) (pipeline.data.spectrogram.mixture_features); ``labels`` (B, N, C).
     A model without a classification output (the Sound-of-Pixels baseline) gets a zero term.
-    With ``signal`` (an output mask kind) also ``"signal"``, :func:`signal_loss` of that kind
-    (it needs ``feats``' ``sources`` and ``mix_spec``)."""
+    With ``signal`` (an output mask kind) also ``"signal"``, :func:`signal_loss` of that kind,
+    capped at ``signal_cap`` dB (it needs ``feats``' ``sources`` and ``mix_spec``)."""
     zero = out["mask_logits"].new_zeros(())
     terms = {"mask": mask_loss(out["mask_logits"], feats["masks"], feats["weight"])}
     terms["visual"] = wsddn_loss(out["visual_scores"], labels) if "visual_scores" in out else zero
     terms["pose"] = wsddn_loss(out["pose_scores"], labels) if "pose_scores" in out else zero
     terms["audio"] = audio_loss(out["audio_logits"], labels) if "audio_logits" in out else zero
     if signal is not None:
-        terms["signal"] = signal_loss(out["mask_logits"], feats, signal)
+        terms["signal"] = signal_loss(out["mask_logits"], feats, signal, signal_cap)
     return terms
 
 

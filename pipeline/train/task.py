@@ -45,7 +45,7 @@ class SeparationTask:
     def __init__(self, weights: dict, val_set: Optional[Dataset], val_mixtures: int = 0,
                  threshold: float = 0.5, batch_size: int = 4, collate=None,
                  label_map: Optional[list[int]] = None, mask: str = "normalized",
-                 augment: bool = False):
+                 augment: bool = False, signal_cap: float = losses.SIGNAL_CAP_DB):
         self.weights, self.val_set, self.val_mixtures = weights, val_set, val_mixtures
         self.augment = augment   # frame augmentation of training batches (pipeline.train.augment)
         self.threshold, self.batch_size, self.collate = threshold, batch_size, collate
@@ -53,6 +53,7 @@ class SeparationTask:
         check_mask(mask)   # an unknown mask kind fails here, not at val
         # the waveform SNR term trains the output that val scores (train.mask)
         self.signal = mask if weights.get("signal", 0.0) > 0 else None
+        self.signal_cap = signal_cap
         if self.signal == "binary":
             raise ValueError("train.loss.signal > 0 needs train.mask normalized or ratio "
                              "(binary masks have no gradient)")
@@ -66,7 +67,8 @@ class SeparationTask:
         if self.augment and model.training:
             batch = augment_batch(batch)
         feats, out = forward(model, batch, device)
-        terms = losses.tribert_loss(out, feats, self.labels(batch, device), self.signal)
+        terms = losses.tribert_loss(out, feats, self.labels(batch, device), self.signal,
+                                    self.signal_cap)
         total = sum(self.weights[k] * terms[k] for k in self.weights if k in terms)
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
@@ -92,7 +94,7 @@ class SeparationTask:
                 model, batch, device, self.threshold, mask=self.mask,
                 variants={"swap"} if scored else {"swap", "ibm"})
             y = self.labels(batch, device)
-            terms = losses.tribert_loss(out, feats, y, self.signal)
+            terms = losses.tribert_loss(out, feats, y, self.signal, self.signal_cap)
             loss_sum += float(sum(self.weights[k] * terms[k] for k in self.weights if k in terms))
             gaps.extend(gap.tolist())
             n_batches += 1

@@ -75,7 +75,7 @@ def test_the_task_augments_training_batches_only(monkeypatch):
     monkeypatch.setattr(task_mod, "augment_batch", lambda b: seen.append(1) or b)
     monkeypatch.setattr(task_mod, "forward", lambda m, b, d: ({}, {}))
     monkeypatch.setattr(task_mod.losses, "tribert_loss",
-                        lambda out, feats, y, signal=None: {"mask": torch.tensor(1.0)})
+                        lambda out, feats, y, *signal: {"mask": torch.tensor(1.0)})
     model = torch.nn.Linear(1, 1)
     batch = {"label": torch.zeros(1, 2, 21)}
     for augment, train, calls in ((True, True, 1), (True, False, 0), (False, True, 0)):

@@ -103,7 +103,8 @@ def test_training_validates_on_val_and_never_reads_test(clip_dir, tmp_path):
 
 def test_signal_weight_adds_the_output_snr_to_the_training_loss(clip_dir):
     """``train.loss.signal`` > 0: the task's loss gains the waveform SNR term of its val mask
-    kind, weighted; 0 leaves the four terms of before; binary masks are refused."""
+    kind, weighted and capped at ``signal_cap``; 0 leaves the four terms of before; binary
+    masks are refused."""
     from pipeline.train import losses
     from pipeline.separation.infer import forward
     train = MixDataset(clip_dir, "train")
@@ -120,6 +121,13 @@ def test_signal_weight_adds_the_output_snr_to_the_training_loss(clip_dir):
     expected = losses.signal_loss(out["mask_logits"], feats, "ratio")
     assert math.isclose(figures_on["signal"], float(expected), rel_tol=1e-5)
     assert math.isclose(float(total_on), float(total_off) + 0.25 * float(expected), rel_tol=1e-5)
+    # train.signal_cap reaches the term: a 1 dB cap gives the capped SNR, not the 30 dB one
+    capped = SeparationTask({**WEIGHTS, "signal": 0.25}, None, mask="ratio", signal_cap=1.0)
+    with torch.no_grad():
+        _, figures_capped = capped.loss(model, batch, torch.device("cpu"))
+    expected_capped = losses.signal_loss(out["mask_logits"], feats, "ratio", cap_db=1.0)
+    assert math.isclose(figures_capped["signal"], float(expected_capped), rel_tol=1e-5)
+    assert not math.isclose(figures_capped["signal"], figures_on["signal"], rel_tol=1e-3)
     with pytest.raises(ValueError, match="binary"):
         SeparationTask({**WEIGHTS, "signal": 1.0}, None, mask="binary")
 
