@@ -25,6 +25,17 @@ def mask_loss(mask_logits: torch.Tensor, masks: torch.Tensor, weight: torch.Tens
 SIGNAL_CAP_DB = 30.0   # signal_loss stops rewarding a source past this SNR
 
 
+def check_signal_mask(mask: str) -> str:
+    """``mask`` if :func:`signal_loss` can train it (normalized or ratio), else a one-line
+    ValueError (binary masks have no gradient; an unknown kind is refused by name)."""
+    from pipeline.separation.infer import check_mask
+
+    if check_mask(mask) == "binary":
+        raise ValueError("train.loss.signal needs train.mask normalized or ratio (binary masks "
+                         "have no gradient)")
+    return mask
+
+
 def signal_loss(mask_logits: torch.Tensor, feats: dict, mask: str = "normalized",
                 cap_db: float = SIGNAL_CAP_DB) -> torch.Tensor:
     """Mean negative SNR (dB) of the waveforms that inference makes from ``mask_logits``
@@ -39,11 +50,9 @@ def signal_loss(mask_logits: torch.Tensor, feats: dict, mask: str = "normalized"
     ``10 log10 |s|^2 - 10 log10(|s - s_hat|^2 + tau |s|^2)`` with ``tau = 10^(-cap_db / 10)``,
     so that a source already separated to ``cap_db`` stops taking the gradient from the others
     (the soft cap of Demucs' and asteroid's SNR losses). Computed in float32, autocast off."""
-    from pipeline.separation.infer import check_mask, masks_to_waveforms
+    from pipeline.separation.infer import masks_to_waveforms
 
-    if check_mask(mask) == "binary":
-        raise ValueError("train.loss.signal needs train.mask normalized or ratio (binary masks "
-                         "have no gradient)")
+    check_signal_mask(mask)
     with torch.autocast(mask_logits.device.type, enabled=False):
         est = masks_to_waveforms(torch.sigmoid(mask_logits.float()), feats, mask)   # (B, N, L')
         ref = feats["sources"][..., :est.shape[-1]].float()

@@ -52,11 +52,9 @@ class SeparationTask:
         self.mask = mask
         check_mask(mask)   # an unknown mask kind fails here, not at val
         # the waveform SNR term trains the output that val scores (train.mask)
-        self.signal = mask if weights.get("signal", 0.0) > 0 else None
+        # (refused here, before any training, where its mask kind cannot be trained)
+        self.signal = losses.check_signal_mask(mask) if weights.get("signal", 0.0) > 0 else None
         self.signal_cap = signal_cap
-        if self.signal == "binary":
-            raise ValueError("train.loss.signal > 0 needs train.mask normalized or ratio "
-                             "(binary masks have no gradient)")
         self.label_map = label_map
 
     def labels(self, batch: dict, device) -> torch.Tensor:

@@ -65,7 +65,8 @@ def _two_tones():
     from pipeline.data import spectrogram as sp
     t = torch.arange(65535) / 11025
     low = 0.3 * torch.sin(2 * torch.pi * 220 * t)
-    high = 0.3 * math.sqrt(2) * (torch.sin(2 * torch.pi * 3 * t) > 0).float() * torch.sin(2 * torch.pi * 1800 * t)
+    gate = (torch.sin(2 * torch.pi * 3 * t) > 0).float()
+    high = 0.3 * math.sqrt(2) * gate * torch.sin(2 * torch.pi * 1800 * t)
     return sp.mixture_features(torch.stack([low, high])[None] / 2)
 
 
