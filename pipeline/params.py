@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from pipeline import schema
+from pipeline.atomic import write_text
 from pipeline.schema import KeyProblem, ParamsFile
 # the sections of the data stages, imported from here before the schema had its own module
 from pipeline.schema import (DataParams, DownloadParams, ExecutorParams,  # noqa: F401
@@ -164,6 +166,18 @@ def _refuse_duplicates(node, prefix: str) -> None:
             _refuse_duplicates(item, f"{prefix}[{i}]")
 
 
+def apply_overrides(raw: dict, overrides: dict) -> dict:
+    """Set each dotted key of ``overrides`` in the parsed params mapping ``raw`` (in place, the
+    way ``dvc exp run -S`` edits the file; missing parents are created) and return it."""
+    for key, value in overrides.items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return raw
+
+
 def load_params(path: str | Path = "params.yaml", overrides: dict | None = None) -> Params:
     """Load and validate every section of ``path``.
 
@@ -194,12 +208,7 @@ def load_params(path: str | Path = "params.yaml", overrides: dict | None = None)
         raise ParamsError(f"{path}: empty params file (no sections); every stage needs one")
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
-    for key, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+    apply_overrides(raw, overrides or {})
     raw = {name: {} if value is None else value for name, value in raw.items()}
     try:
         validated = ParamsFile.model_validate(raw)
@@ -221,6 +230,24 @@ def load_stage_params(path: str | Path = "params.yaml", overrides: dict | None =
         raise click.ClickException(str(e)) from None
 
 
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def parse_overrides(pairs) -> dict:
+    """``KEY=VALUE`` strings (dotted keys, YAML values, as ``dvc exp run -S`` takes them) as the
+    ``overrides`` mapping of :func:`load_params`."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r}: expected key=value")
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and _YAML12_FLOAT.fullmatch(parsed):
+            parsed = float(parsed)   # YAML 1.1 reads 2e-3 as a string; DVC's YAML 1.2 a number
+        out[key] = parsed
+    return out
+
+
 @click.group("params")
 def params_cmd():
     """The params.yaml schema."""
@@ -232,3 +259,25 @@ def params_cmd():
 def schema_cmd(out):
     """Write the JSON Schema of params.yaml (editors check params.yaml against it)."""
     click.echo(schema.write_json_schema(out))
+
+
+@params_cmd.command("set")
+@click.argument("pairs", nargs=-1, metavar="KEY=VALUE...")
+@click.option("--params", "src", default="params.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="the params file to start from")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="the params file to write (atomically)")
+def set_cmd(pairs, src, out):
+    """Write SRC with KEY=VALUE changes to OUT, as `dvc exp run -S KEY=VALUE` edits params.yaml,
+    e.g. `tribert params set --out runs/x/params.yaml train.seed=1 model.erase=pose`. The result
+    is validated first: a misspelt key or a bad value fails in one line and writes nothing."""
+    try:
+        overrides = parse_overrides(pairs)
+    except click.BadParameter as e:
+        raise click.ClickException(e.message) from None
+    load_stage_params(src, overrides)
+    raw = yaml.safe_load(Path(src).read_text(encoding="utf-8"))
+    apply_overrides(raw, overrides)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_text(out, yaml.safe_dump(raw, sort_keys=False))
+    click.echo(out)

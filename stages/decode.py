@@ -8,20 +8,9 @@ Reads the ``decode`` and ``executor`` sections. Interrupted runs resume: see pip
 from __future__ import annotations
 
 import click
-import yaml
 
 from pipeline.data import checks, decode
-from pipeline.params import load_stage_params
-
-
-def _overrides(pairs) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{pair!r}: expected key=value", param_hint="--set")
-        out[key] = yaml.safe_load(value)
-    return out
+from pipeline.params import load_stage_params, parse_overrides
 
 
 @click.command()
@@ -33,7 +22,7 @@ def _overrides(pairs) -> dict:
 @click.option("--progress/--no-progress", default=True)
 def main(params_path, manifest, out, sets, progress):
     """Decode videos into clip shards."""
-    params = load_stage_params(params_path, _overrides(sets))
+    params = load_stage_params(params_path, parse_overrides(sets))
     checks.input_file(manifest, "manifest", "run the acquire stage: dvc repro acquire")
     checks.output_path(out, folder=True)
     try:

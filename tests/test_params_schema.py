@@ -92,3 +92,38 @@ def test_cli_writes_the_schema(tmp_path):
     r = CliRunner().invoke(main, ["params", "schema", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert out.read_text() == schema.json_schema_text()
+
+
+def test_params_set_writes_the_changes_and_keeps_the_rest(root, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    out = tmp_path / "v" / "params.yaml"
+    r = CliRunner().invoke(main, ["params", "set", "--params", str(root / "params.yaml"), "--out",
+                                  str(out), "train.seed=1", "model.erase=pose", "train.lr=2e-3"])
+    assert r.exit_code == 0, r.output
+    base = yaml.safe_load((root / "params.yaml").read_text())
+    got = yaml.safe_load(out.read_text())
+    assert got["train"]["seed"] == 1 and got["model"]["erase"] == "pose"
+    assert got["train"]["lr"] == 0.002
+    for key in ("seed", "lr"):
+        base["train"][key] = got["train"][key]
+    base["model"]["erase"] = "pose"
+    assert got == base
+    assert load_params(out).train.seed == 1
+
+
+@pytest.mark.parametrize("pair, words", [("train.sed=1", "train.sed"), ("train.seed", "key=value"),
+                                          ("train.lr=fast", "train.lr")])
+def test_params_set_refuses_a_bad_change_in_one_line_and_writes_nothing(root, tmp_path, pair, words):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    out = tmp_path / "params.yaml"
+    r = CliRunner().invoke(main, ["params", "set", "--params", str(root / "params.yaml"), "--out",
+                                  str(out), pair])
+    assert r.exit_code != 0
+    assert words in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not out.exists()

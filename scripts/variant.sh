@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One variant of the default trained and scored outside DVC: params.yaml with KEY=VALUE changes
+# (`tribert params set`, validated, as `dvc exp run -S` makes them) written to runs/NAME/, then
+# the train and evaluate stages' commands as dvc.yaml runs them, on the workspace's data
+# (data/clips, data/pose: run `dvc repro pose_features` first), and the bench of the CLI.
+# docs/experiments.md's runs are this script's (`/work/exp/run.sh NAME ...` there: the same
+# commands with runs/ at /work/exp/). Pair two runs with `tribert compare runs/A/evaluate
+# runs/B/evaluate`. One variant trains in about as long as the default's train stage.
+# Usage (in the activated .venv): bash scripts/variant.sh NAME [key=value ...]
+#   BENCH=0 skips `tribert bench separate`; RUNS=DIR puts the run in DIR/NAME instead of runs/NAME
+set -euo pipefail
+[[ $# -ge 1 && $1 != *=* ]] || { echo "usage: bash scripts/variant.sh NAME [key=value ...]" >&2; exit 2; }
+name=$1; shift
+for d in data/clips data/pose; do
+  [[ -d $d ]] || { echo "variant.sh: $d missing: run \`dvc repro pose_features\` first" >&2; exit 1; }
+done
+X=${RUNS:-runs}/$name
+mkdir -p "$X"
+tribert params set --out "$X/params.yaml" "$@" >/dev/null
+stamp() { echo "$1 $(( $(date +%s) - $2 )) s" >> "$X/times"; }
+: > "$X/times"
+t=$(date +%s)
+python -m stages.train --params "$X/params.yaml" --clips data/clips --pose data/pose \
+  --out "$X/tribert.pt" --checkpoint "$X/last.pt" --live "$X/dvclive" --plots "$X/train" > "$X/train.log" 2>&1
+stamp train "$t"
+t=$(date +%s)
+python -m stages.evaluate --params "$X/params.yaml" --model "$X/tribert.pt" --clips data/clips \
+  --pose data/pose --out "$X/evaluate" --subset all > "$X/evaluate.log" 2>&1
+stamp evaluate "$t"
+if [[ ${BENCH:-1} != 0 ]]; then
+  t=$(date +%s)
+  # a Sound-of-Pixels package is refused pair by pair (it has no pose per performer): not an error here
+  tribert bench separate --checkpoint "$X/tribert.pt" --params "$X/params.yaml" --json > "$X/bench.json" 2> "$X/bench.log" || true
+  stamp bench "$t"
+fi
+python - "$X" <<'PY'
+import json, sys
+m = json.load(open(f"{sys.argv[1]}/evaluate/metrics.json"))
+for s in ("single", "multi"):
+    print(f"{sys.argv[1]}: {s} SDR {m[s]['sdr']:.2f}, {m[s]['improvement']:+.2f} dB over the mixture "
+          f"[{m[s]['improvement_lo']:.2f}, {m[s]['improvement_hi']:.2f}], swap drop {m[s]['swap_drop']:.1f}")
+PY
