@@ -12,6 +12,7 @@ The section classes are re-exported from here (and from their former modules) so
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -276,8 +277,29 @@ def set_cmd(pairs, src, out):
     except click.BadParameter as e:
         raise click.ClickException(e.message) from None
     load_stage_params(src, overrides)
-    raw = yaml.safe_load(Path(src).read_text(encoding="utf-8"))
-    apply_overrides(raw, overrides)
+    text = Path(src).read_text(encoding="utf-8")
+    raw = apply_overrides(yaml.safe_load(text), overrides)
+    edited = edit_text(text, overrides)
+    if yaml.safe_load(edited) != raw:   # a construct the round trip reads otherwise: plain YAML
+        edited = yaml.safe_dump(raw, sort_keys=False)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    write_text(out, yaml.safe_dump(raw, sort_keys=False))
+    write_text(out, edited)
     click.echo(out)
+
+
+def edit_text(text: str, overrides: dict) -> str:
+    """The params file ``text`` with ``overrides`` applied and everything else kept: comments,
+    order, flow lists and ``null`` spelt as it was (a round trip through ruamel.yaml, which DVC
+    itself edits params.yaml with; a file without changes comes back byte for byte)."""
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    rt.width = 4096                # never re-wrap a long line
+    rt.preserve_quotes = True
+    rt.representer.add_representer(
+        type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
+    data = rt.load(text)
+    apply_overrides(data, overrides)
+    buf = io.StringIO()
+    rt.dump(data, buf)
+    return buf.getvalue()

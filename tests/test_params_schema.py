@@ -112,6 +112,25 @@ def test_params_set_writes_the_changes_and_keeps_the_rest(root, tmp_path):
     base["model"]["erase"] = "pose"
     assert got == base
     assert load_params(out).train.seed == 1
+    # only the three changed lines differ, each keeping its comment
+    src, new = (root / "params.yaml").read_text().splitlines(), out.read_text().splitlines()
+    assert len(src) == len(new)
+    changed = [(a, b) for a, b in zip(src, new) if a != b]
+    assert [b.split("#")[0].split() for _, b in changed] == [["erase:", "pose"], ["seed:", "1"],
+                                                            ["lr:", "0.002"]]
+    assert all(a.partition("#")[2] == b.partition("#")[2] for a, b in changed)
+
+
+def test_params_set_without_changes_copies_the_file_byte_for_byte(root, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    out = tmp_path / "params.yaml"
+    r = CliRunner().invoke(main, ["params", "set", "--params", str(root / "params.yaml"), "--out",
+                                  str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() == (root / "params.yaml").read_bytes()
 
 
 @pytest.mark.parametrize("pair, words", [("train.sed=1", "train.sed"), ("train.seed", "key=value"),
