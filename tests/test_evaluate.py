@@ -474,12 +474,18 @@ def test_bench_separate_scores_the_cli_on_rendered_test_pairs(data, tmp_path):
     gains = _per_pair_gains(figures)
     assert [len(p) for p in gains] == [2, 2]
     assert np.mean(gains) == pytest.approx(figures["improvement"], abs=0.06)
+    # the ideal binary mask of each mixture: the recipe's ceiling, far above a random model
+    ideal = _per_pair_gains(figures, "ideal_per_pair")
+    assert np.mean(ideal) == pytest.approx(figures["ideal_improvement"], abs=0.06)
+    assert min(np.ravel(ideal)) > 6 and figures["ideal_improvement"] > figures["improvement"] + 6
+    assert figures["ideal_sdr"] == pytest.approx(figures["ideal_improvement"] + figures["sdr_mix"],
+                                                 abs=0.05)
 
 
-def _per_pair_gains(figures: dict) -> list[list[float]]:
-    """The gains of each pair's two parts from the bench's ``per_pair`` text."""
+def _per_pair_gains(figures: dict, key: str = "per_pair") -> list[list[float]]:
+    """The gains of each pair's two parts from the bench's ``per_pair`` (or ``key``) text."""
     return [[float(part.rsplit(" ", 1)[1]) for part in pair.split(" / ")]
-            for pair in figures["per_pair"].split("; ")]
+            for pair in figures[key].split("; ")]
 
 
 def test_bench_separate_counts_a_pair_the_cli_refuses_as_failed_parts(data, tmp_path,

@@ -5,10 +5,12 @@ into a mixture wav, and :func:`pipeline.tools.separate.separate` (the code behin
 separate``) separates the mixture given the two videos. Each written part is scored against its
 clip with BSS Eval, beside the mixture as the estimate; the figures are means over the pairs with
 95% bootstrap intervals, and ``per_pair`` gives each pair's classes and improvements (dB over
-the mixture), so the parts that fail can be seen. A pair the CLI cannot separate (an error such
-as no performer found, or not one part per video) is reported on stderr and both its parts are
-scored as failures (``failures``; ``metrics.FAILURE_DB``), as evaluation scores a silent
-estimate.
+the mixture), so the parts that fail can be seen. Beside the model, the ideal binary mask of the
+same mixture through the same warp, threshold and iSTFT (``ideal_*``, ``ideal_per_pair``): the
+recipe's ceiling for each part, which says whether a part that fails could have passed. A pair
+the CLI cannot separate (an error such as no performer found, or not one part per video) is
+reported on stderr and both its parts are scored as failures (``failures``;
+``metrics.FAILURE_DB``), as evaluation scores a silent estimate.
 
 Keypoints come from the renderer's JSON by default (``--mediapipe``: MediaPipe finds them, as
 for a user's video). Only test-split audio is used, so the model never trained on it; the
@@ -111,7 +113,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, param
     torch.set_num_threads(threads)
     ds = ClipDataset(clips, "test", fields=("waveform", "label"))
     rate = 11025
-    sdr, sdr_mix, si, failures, wall, names = [], [], [], 0, 0.0, []
+    sdr, sdr_mix, si, ideal, ideal_imp, failures, wall, names = [], [], [], [], [], 0, 0.0, []
     with tempfile.TemporaryDirectory(prefix="tribert-bench-separate-") as tmp:
         tmp = Path(tmp)
         for k, (i, j) in enumerate(pick_pairs(clips, count, seed)):
@@ -129,6 +131,9 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, param
                 refs.append(wave / 2)
                 videos.append(video)
             mix = refs[0] + refs[1]
+            best, best_mix = ideal_mask_sdr(np.stack(refs))
+            ideal += list(best)
+            ideal_imp += list(best - best_mix)
             sf.write(str(folder / "mix.wav"), mix.astype(np.float32), rate, subtype="FLOAT")
             start = time.perf_counter()
             try:
@@ -156,17 +161,39 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, param
             sdr_mix += list(r.sdr_mix)
             failures += r.failures
     imp = np.asarray(sdr) - np.asarray(sdr_mix)
+    ideal_imp = np.asarray(ideal_imp)
     figures = {"checkpoint": str(checkpoint),   # report() adds the CPU model and ISA
                "keypoints": "mediapipe" if mediapipe else "renderer JSON", "mask": mask,
                "fps": fps,
                "pairs": count, "parts": len(sdr), "failures": failures}
     for name, values in (("sdr", sdr), ("si_sdr", si), ("sdr_mix", sdr_mix),
-                         ("improvement", imp)):
+                         ("improvement", imp), ("ideal_sdr", ideal),
+                         ("ideal_improvement", ideal_imp)):
         c = metrics.mean_ci(values)
         figures.update({name: c["mean"], f"{name}_lo": c["lo"], f"{name}_hi": c["hi"]})
     figures["parts_above_6db"] = float(np.mean(imp >= 6.0))
-    figures["per_pair"] = "; ".join(f"{names[a]} {imp[a]:+.1f} / {names[a + 1]} {imp[a + 1]:+.1f}"
-                                    for a in range(0, len(imp), 2))
+    figures["ideal_parts_above_6db"] = float(np.mean(ideal_imp >= 6.0))
+    for key, gains in (("per_pair", imp), ("ideal_per_pair", ideal_imp)):
+        figures[key] = "; ".join(f"{names[a]} {gains[a]:+.1f} / {names[a + 1]} {gains[a + 1]:+.1f}"
+                                 for a in range(0, len(gains), 2))
     figures["separate_s_per_pair"] = wall / count
     figures["peak_rss_mb"] = peak_rss_mb()
     report("separate", figures, as_json, "tribert separate on rendered test-split pairs (dB)")
+
+
+def ideal_mask_sdr(refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SDR (dB) of each of the N sources ``refs`` (N, L) as the ideal binary masks of their sum
+    recover it: the masks ``mag_n > 0.5 mag_mix`` of the training targets, through the same
+    warp, unwarp and iSTFT with the mixture's phase as the model's output (evaluation's ``ibm``
+    column), and the mixture's SDR over the same samples."""
+    import torch
+
+    from pipeline.data import spectrogram as sp
+    from pipeline.separation import metrics
+    from pipeline.separation.infer import masks_to_waveforms
+
+    feats = sp.mixture_features(torch.from_numpy(refs).float()[None])
+    est = masks_to_waveforms(feats["masks"], feats, "binary", 0.5)[0].double().numpy()
+    n = min(refs.shape[1], est.shape[1])
+    r = metrics.separation_metrics(refs[:, :n], est[:, :n], refs.sum(0)[:n])
+    return np.asarray(r.sdr), np.asarray(r.sdr_mix)
