@@ -127,6 +127,13 @@ def masks_to_waveforms(masks: torch.Tensor, feats: dict, mask: str = "normalized
     return est.reshape(B, N, -1)
 
 
+def ideal_mask_waveforms(feats: dict) -> torch.Tensor:
+    """The ideal binary masks' estimates (B, N, 65280): the training targets ``mag_n > 0.5
+    mag_mix`` of :func:`pipeline.data.spectrogram.mixture_features` through the output's unwarp
+    and iSTFT with the mixture phase, the recipe's ceiling that every separation table reports."""
+    return masks_to_waveforms(feats["masks"], feats, "binary", 0.5)
+
+
 SWAPPED = ("frames",) + tuple(POSE_FIELDS) + tuple(POSE_FIELDS.values())
 
 
@@ -176,7 +183,7 @@ def separation_estimates(model, batch: dict, device: torch.device, threshold: fl
         if kind in want:
             ests[kind] = masks_to_waveforms(probs, feats, kind, threshold)
     if "ibm" in want:
-        ests["ibm"] = masks_to_waveforms(feats["masks"], feats, "binary", 0.5)
+        ests["ibm"] = ideal_mask_waveforms(feats)
     ests = {k: v.double().cpu().numpy() for k, v in ests.items()}
     if swap:
         if sources_independent(model):

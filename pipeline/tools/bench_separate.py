@@ -113,7 +113,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, param
     torch.set_num_threads(threads)
     ds = ClipDataset(clips, "test", fields=("waveform", "label"))
     rate = 11025
-    sdr, sdr_mix, si, ideal, ideal_imp, failures, wall, names = [], [], [], [], [], 0, 0.0, []
+    sdr, sdr_mix, si, ideal, ideal_mix, failures, wall, names = [], [], [], [], [], 0, 0.0, []
     with tempfile.TemporaryDirectory(prefix="tribert-bench-separate-") as tmp:
         tmp = Path(tmp)
         for k, (i, j) in enumerate(pick_pairs(clips, count, seed)):
@@ -133,7 +133,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, param
             mix = refs[0] + refs[1]
             best, best_mix = ideal_mask_sdr(np.stack(refs))
             ideal += list(best)
-            ideal_imp += list(best - best_mix)
+            ideal_mix += list(best_mix)
             sf.write(str(folder / "mix.wav"), mix.astype(np.float32), rate, subtype="FLOAT")
             start = time.perf_counter()
             try:
@@ -161,7 +161,7 @@ def bench_separate(checkpoint, stgcn, clips, count, seed, mediapipe, mask, param
             sdr_mix += list(r.sdr_mix)
             failures += r.failures
     imp = np.asarray(sdr) - np.asarray(sdr_mix)
-    ideal_imp = np.asarray(ideal_imp)
+    ideal_imp = np.asarray(ideal) - np.asarray(ideal_mix)
     figures = {"checkpoint": str(checkpoint),   # report() adds the CPU model and ISA
                "keypoints": "mediapipe" if mediapipe else "renderer JSON", "mask": mask,
                "fps": fps,
@@ -190,10 +190,10 @@ def ideal_mask_sdr(refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     from pipeline.data import spectrogram as sp
     from pipeline.separation import metrics
-    from pipeline.separation.infer import masks_to_waveforms
+    from pipeline.separation.infer import ideal_mask_waveforms
 
     feats = sp.mixture_features(torch.from_numpy(refs).float()[None])
-    est = masks_to_waveforms(feats["masks"], feats, "binary", 0.5)[0].double().numpy()
+    est = ideal_mask_waveforms(feats)[0].double().numpy()
     n = min(refs.shape[1], est.shape[1])
     r = metrics.separation_metrics(refs[:, :n], est[:, :n], refs.sum(0)[:n])
     return np.asarray(r.sdr), np.asarray(r.sdr_mix)
