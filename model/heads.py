@@ -60,6 +60,32 @@ class AudioClassifier(nn.Module):
         return self.decoder(self.transform(tokens.mean(dim=1)))
 
 
+class SpectrogramCritic(nn.Module):
+    """An instrument classifier of a (warped) log magnitude spectrogram, for
+    ``train.loss.separated`` (not the paper's; after Co-Separation, Gao & Grauman 2019: each
+    separated spectrogram should sound like its own video's instrument). Four stride-2 3x3
+    convolutions with GroupNorm (no running statistics: it behaves the same in train and eval
+    mode), the mean over time, then a linear layer over the remaining frequency rows, so the
+    register of what it hears stays in the feature.
+
+    Shape: log magnitudes (M, 1, F, T) -> logits (M, C); F divisible by 16.
+    """
+
+    def __init__(self, width: int, num_classes: int, bins: int = 256):
+        super().__init__()
+        layers, c_in = [], 1
+        for c_out in (width, 2 * width, 4 * width, 4 * width):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1),
+                       nn.GroupNorm(4 if c_out % 4 == 0 else 1, c_out), nn.ReLU(inplace=True)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.classify = nn.Linear(c_in * (bins // 16), num_classes)
+
+    def forward(self, log_mag):
+        h = self.features(log_mag).mean(dim=3)                             # (M, c, F / 16)
+        return self.classify(h.flatten(1))
+
+
 class SOSPooler(nn.Module):
     """The SOS token's final state -> Linear -> ReLU (BERT pooler). Shape: (B, L, d) -> (B, out)."""
 

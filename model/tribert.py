@@ -14,7 +14,7 @@ from torch import nn
 from model.backbone import make_backbone
 from model.embeddings import AudioEmbedding, PoseEmbedding, TokenMasking
 from model.encoder import STREAMS, TriBERTEncoder
-from model.heads import AudioClassifier, SOSPooler, WSDDNHead, fuse
+from model.heads import AudioClassifier, SOSPooler, SpectrogramCritic, WSDDNHead, fuse
 from model.motion import PoseMotion
 from model.summary import count, format_table, param_table
 from model.unet import AttentionUNet
@@ -69,6 +69,9 @@ class TriBERT(nn.Module):
           the paper's; with synthesizer > 0 it changes the synthesizer's weights per time frame,
           with synthesizer 0 it modulates every level of the per-source decoder), motion_fps
           (the trajectory's frame rate), motion_bands (a per-source frequency profile per time frame in that many bands; 0 = off)
+        # Training only: critic (width of :class:`model.heads.SpectrogramCritic`, the instrument
+          classifier of separated spectrograms that ``train.loss.separated`` trains with; 0 =
+          none, the paper's; inference never runs it)
 
     Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float ImageNet-normalised, or (B, N, T, H, W, 3)
     uint8 as the shards store them (normalised here); ``pose`` (B, N, T, P, 256, 68) ST-GCN
@@ -102,7 +105,7 @@ class TriBERT(nn.Module):
                  frames: int = 3, persons: int = 2, pose_channels: int = 256,
                  pose_joints: int = 68, erase: str = "none", film: bool = False,
                  input_norm: bool = False, synthesizer: int = 0, motion: int = 0,
-                 motion_fps: float = 8.0, motion_bands: int = 0):
+                 motion_fps: float = 8.0, motion_bands: int = 0, critic: int = 0):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
@@ -140,6 +143,7 @@ class TriBERT(nn.Module):
                              "branch gives them beside the synthesizer's terms)")
         self.motion = (PoseMotion(persons, pose_joints, motion, synthesizer, motion_fps,
                                   motion_bands) if motion else None)
+        self.critic = SpectrogramCritic(critic, num_classes) if critic else None
         if motion_bands:
             # each source's band term subtracts the others': its outputs depend on every
             # source's video (the model stays symmetric in its sources, so swapping two videos

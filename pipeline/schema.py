@@ -370,6 +370,9 @@ class ModelParams(Section):
                               "(model/motion.py); 0 = off")
     motion_fps: float = Field(8.0, gt=0.0, le=240.0, description="frame rate of the pose "
                               "shards' trajectory (= decode.fps)")
+    critic: int = Field(0, ge=0, le=1024, description="training only: width of the instrument "
+                        "classifier of separated spectrograms that train.loss.separated trains "
+                        "with (model/heads.py SpectrogramCritic); 0 = none (the paper's)")
     num_classes: int = Field(21, ge=1, le=1000)
     frames: int = Field(3, ge=1, le=64, description="sampled frames per clip")
     persons: int = Field(2, ge=1, le=8, description="pose tokens per frame (= visual tokens "
@@ -447,6 +450,10 @@ class LossWeights(Section):
     signal: float = Field(0.0, ge=0.0, le=1000.0, description="negative SNR (dB) of the output "
                           "waveforms (train.mask's masks, iSTFT with the mixture phase; not the "
                           "paper's); 0 = off (pipeline/train/losses.py)")
+    separated: float = Field(0.0, ge=0.0, le=1000.0, description="instrument classification of "
+                             "each separated spectrogram as its own video's class by model.critic "
+                             "(trained on the true sources; not the paper's, after "
+                             "Co-Separation); 0 = off (pipeline/train/losses.py)")
 
 
 class TrainParams(Section):
@@ -680,6 +687,15 @@ class ParamsFile(Section):
     probe: ProbeParams = Field(default_factory=ProbeParams)
     attention: AttentionParams = Field(default_factory=AttentionParams)
     retrieval: RetrievalParams = Field(default_factory=RetrievalParams)
+
+    @model_validator(mode="after")
+    def _critic_for_separated(self):
+        if self.train.loss.separated and not (
+                self.model.arch == "tribert" and self.model.critic):
+            raise KeyProblem("train.loss.separated", "a weight > 0 needs "
+                             "model.arch tribert and model.critic > 0 (the classifier it trains "
+                             "with)")
+        return self
 
 
 def json_schema() -> dict:

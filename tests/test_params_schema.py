@@ -146,3 +146,15 @@ def test_params_set_refuses_a_bad_change_in_one_line_and_writes_nothing(root, tm
     assert r.exit_code != 0
     assert words in r.output and len(r.output.strip().splitlines()) == 1, r.output
     assert not out.exists()
+
+
+def test_the_separated_term_needs_a_critic_in_one_line(root):
+    with pytest.raises(ParamsError) as e:
+        load_params(root / "params.yaml", {"train.loss.separated": 0.5})
+    assert "train.loss.separated: a weight > 0 needs model.arch tribert and model.critic > 0" \
+        in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ParamsError, match="train.loss.separated"):
+        load_params(root / "params.yaml", {"train.loss.separated": 0.5, "model.critic": 8,
+                                           "model.arch": "sop"})
+    p = load_params(root / "params.yaml", {"train.loss.separated": 0.5, "model.critic": 8})
+    assert p.model.critic == 8 and p.train.loss.separated == 0.5

@@ -25,13 +25,14 @@ def mask_loss(mask_logits: torch.Tensor, masks: torch.Tensor, weight: torch.Tens
 SIGNAL_CAP_DB = 30.0   # signal_loss stops rewarding a source past this SNR
 
 
-def check_signal_mask(mask: str) -> str:
-    """``mask`` if :func:`signal_loss` can train it (normalized or ratio), else a one-line
-    ValueError (binary masks have no gradient; an unknown kind is refused by name)."""
+def check_signal_mask(mask: str, term: str = "train.loss.signal") -> str:
+    """``mask`` if :func:`signal_loss` (or ``term``, another loss on the output's masks) can
+    train it (normalized or ratio), else a one-line ValueError (binary masks have no gradient;
+    an unknown kind is refused by name)."""
     from pipeline.separation.infer import check_mask
 
     if check_mask(mask) == "binary":
-        raise ValueError("train.loss.signal needs train.mask normalized or ratio (binary masks "
+        raise ValueError(f"{term} needs train.mask normalized or ratio (binary masks "
                          "have no gradient)")
     return mask
 
@@ -64,6 +65,33 @@ def signal_loss(mask_logits: torch.Tensor, feats: dict, mask: str = "normalized"
         return -snr.mean()
 
 
+CRITIC_EPS = 1e-3   # log(mag + this): the critic's input; bounds the gradient at silent bins
+
+
+def separated_loss(critic: torch.nn.Module, mask_logits: torch.Tensor, feats: dict,
+                   labels: torch.Tensor, mask: str = "normalized") -> torch.Tensor:
+    """``train.loss.separated``: each separated spectrogram classified as its own video's
+    instruments (after Co-Separation, Gao & Grauman 2019; not the paper's). ``critic``
+    (:class:`model.heads.SpectrogramCritic`) learns the classes from the true sources'
+    log magnitudes ``feats["mags"]`` (B, N, F, T); the separated ones, the output's ``mask`` kind
+    (normalized or ratio) of ``mask_logits`` times the mixture magnitude, are scored with the
+    critic's weights held fixed, so that half of the term trains only the masks: an estimate
+    that keeps the other instrument's notes is pushed towards its own class. Both halves are
+    multi-label BCEs against ``labels`` (B, N, C); the term is their sum."""
+    from torch.func import functional_call
+
+    from pipeline.separation.infer import output_masks
+
+    B, N, F_, T = mask_logits.shape
+    est = output_masks(torch.sigmoid(mask_logits.float()), mask) * feats["mag_mix"].float()
+    y = labels.float().reshape(B * N, -1)
+    clean = critic(torch.log(feats["mags"].float() + CRITIC_EPS).reshape(B * N, 1, F_, T))
+    fixed = {k: v.detach() for k, v in critic.named_parameters()}
+    heard = functional_call(critic, fixed, (torch.log(est + CRITIC_EPS).reshape(B * N, 1, F_, T),))
+    return (F.binary_cross_entropy_with_logits(clean.float(), y)
+            + F.binary_cross_entropy_with_logits(heard.float(), y))
+
+
 def wsddn_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """BCE of WSDDN scores in [0, 1] (B, N, C) against multi-hot labels (B, N, C), in float32
     outside autocast: CUDA's autocast refuses BCE on probabilities (found on an H200: the bf16
@@ -80,13 +108,15 @@ def audio_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def tribert_loss(out: dict, feats: dict, labels: torch.Tensor, signal: str | None = None,
-                 signal_cap: float = SIGNAL_CAP_DB) -> dict[str, torch.Tensor]:
+                 signal_cap: float = SIGNAL_CAP_DB, critic: torch.nn.Module | None = None,
+                 separated: str = "normalized") -> dict[str, torch.Tensor]:
     """The four loss terms {"mask", "visual", "pose", "audio"} (unweighted; the caller weights
     and sums them). ``out``: the model's outputs; ``feats``: ``masks`` (B, N, F, T) and
     ``weight`` (B, 1, F, T) (pipeline.data.spectrogram.mixture_features); ``labels`` (B, N, C).
     A model without a classification output (the Sound-of-Pixels baseline) gets a zero term.
     With ``signal`` (an output mask kind) also ``"signal"``, :func:`signal_loss` of that kind,
-    capped at ``signal_cap`` dB (it needs ``feats``' ``sources`` and ``mix_spec``)."""
+    capped at ``signal_cap`` dB (it needs ``feats``' ``sources`` and ``mix_spec``). With a
+    ``critic`` also ``"separated"``, :func:`separated_loss` of the ``separated`` mask kind."""
     zero = out["mask_logits"].new_zeros(())
     terms = {"mask": mask_loss(out["mask_logits"], feats["masks"], feats["weight"])}
     terms["visual"] = wsddn_loss(out["visual_scores"], labels) if "visual_scores" in out else zero
@@ -94,6 +124,8 @@ def tribert_loss(out: dict, feats: dict, labels: torch.Tensor, signal: str | Non
     terms["audio"] = audio_loss(out["audio_logits"], labels) if "audio_logits" in out else zero
     if signal is not None:
         terms["signal"] = signal_loss(out["mask_logits"], feats, signal, signal_cap)
+    if critic is not None:
+        terms["separated"] = separated_loss(critic, out["mask_logits"], feats, labels, separated)
     return terms
 
 

@@ -55,6 +55,10 @@ class SeparationTask:
         # (refused here, before any training, where its mask kind cannot be trained)
         self.signal = losses.check_signal_mask(mask) if weights.get("signal", 0.0) > 0 else None
         self.signal_cap = signal_cap
+        # the separated spectrograms' classification trains the output that val scores too
+        self.separated = weights.get("separated", 0.0) > 0
+        if self.separated:
+            losses.check_signal_mask(mask, "train.loss.separated")
         self.label_map = label_map
 
     def labels(self, batch: dict, device) -> torch.Tensor:
@@ -65,8 +69,13 @@ class SeparationTask:
         if self.augment and model.training:
             batch = augment_batch(batch)
         feats, out = forward(model, batch, device)
+        critic = getattr(getattr(model, "module", model), "critic", None) if self.separated \
+            else None
+        if self.separated and critic is None:
+            raise ValueError("train.loss.separated > 0 needs a model with a critic "
+                             "(model.critic > 0)")
         terms = losses.tribert_loss(out, feats, self.labels(batch, device), self.signal,
-                                    self.signal_cap)
+                                    self.signal_cap, critic, self.mask)
         total = sum(self.weights[k] * terms[k] for k in self.weights if k in terms)
         return total, {k: float(v.detach()) for k, v in terms.items()}
 

@@ -146,3 +146,33 @@ def test_pose_shards_feed_the_pose_stream(clip_dir, pose_dir):
         _, out2 = forward(model, batch, torch.device("cpu"))
     assert out["pose_scores"].shape == (2, 2, 21)
     assert not torch.allclose(out["pose_scores"], out2["pose_scores"])   # pose is read
+
+
+def test_separated_weight_adds_the_critics_term_and_needs_a_critic(clip_dir):
+    """``train.loss.separated`` > 0 with ``model.critic`` > 0: the task's loss gains the
+    separated spectrograms' classification term, weighted; the critic trains in the step;
+    without a critic the task refuses in one line, and binary masks are refused."""
+    from pipeline.train import losses
+    from pipeline.separation.infer import forward
+    train = MixDataset(clip_dir, "train")
+    batch = collate([train[0], train[1]])
+    torch.manual_seed(0)
+    model = build_model(SMALL.replace(critic=4)).eval()
+    assert model.critic is not None and build_model(SMALL).critic is None
+    task = SeparationTask({**WEIGHTS, "separated": 0.5}, None)
+    off = SeparationTask(WEIGHTS, None)
+    total, figures = task.loss(model, batch, torch.device("cpu"))
+    with torch.no_grad():
+        total_off, figures_off = off.loss(model, batch, torch.device("cpu"))
+        feats, out = forward(model, batch, torch.device("cpu"))
+        expected = losses.separated_loss(model.critic, out["mask_logits"], feats,
+                                         task.labels(batch, torch.device("cpu")))
+    assert set(figures) == set(figures_off) | {"separated"}
+    assert math.isclose(figures["separated"], float(expected), rel_tol=1e-5)
+    assert math.isclose(float(total), float(total_off) + 0.5 * float(expected), rel_tol=1e-5)
+    total.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.critic.parameters())
+    with pytest.raises(ValueError, match="critic"):
+        task.loss(build_model(SMALL).eval(), batch, torch.device("cpu"))
+    with pytest.raises(ValueError, match="binary"):
+        SeparationTask({**WEIGHTS, "separated": 1.0}, None, mask="binary")
