@@ -69,11 +69,12 @@ class SeparationTask:
         if self.augment and model.training:
             batch = augment_batch(batch)
         feats, out = forward(model, batch, device)
-        critic = getattr(getattr(model, "module", model), "critic", None) if self.separated \
-            else None
-        if self.separated and critic is None:
-            raise ValueError("train.loss.separated > 0 needs a model with a critic "
-                             "(model.critic > 0)")
+        critic = None
+        if self.separated:
+            critic = getattr(getattr(model, "module", model), "critic", None)   # DDP or bare
+            if critic is None:
+                raise ValueError("train.loss.separated > 0 needs a model with a critic "
+                                 "(model.critic > 0)")
         terms = losses.tribert_loss(out, feats, self.labels(batch, device), self.signal,
                                     self.signal_cap, critic, self.mask)
         total = sum(self.weights[k] * terms[k] for k in self.weights if k in terms)
