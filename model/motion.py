@@ -26,6 +26,21 @@ hands carry the pitch (fret, key, bar or finger position, pipeline/data/synth/ho
 other sources' profiles enter with a minus sign so that a source whose own pose says little
 (a wind player's fingers are not among the keypoints) still learns where the others are.
 
+With ``pitches`` > 0 (``model.motion_pitch``) the branch also gives each source, per time
+frame, an activation for each of that many semitones from MIDI :data:`PITCH_LOW` up, and adds
+to the source's mask logits the harmonic series of the active pitches (:class:`PitchComb`):
+
+    logits_n(f, t) += s * sum_p (sigmoid(l_np(t)) - 1/2) C_p(f)
+
+where C_p is pitch p's comb on the warped frequency axis: a bump at each harmonic h * f0_p
+(h = 1 .. :data:`HARMONICS`, below the Nyquist frequency) with a learned gain per harmonic.
+Why: ``motion_bands`` gave each source a coarse profile that the branch had to learn the shape
+of from scratch, and it learned nothing in the budget (docs/experiments.md section 46); the
+renderer's stopping, fretting and key hands carry the pitch, and a pitched note's partials lie
+at known places, so one activation per semitone says where in frequency all of a note's energy
+is. Each source's term depends on its own trajectory only (the sources stay independent), and
+at sigmoid(0) = 1/2 it is zero, so a new model with it is the model without it.
+
 Timing: trajectory frame i shows the window's time i / fps; spectrogram frame j is centred on
 sample j * 256 of the window at 11025 Hz (the STFT front end, pipeline/data/spectrogram.py), so
 it sits at trajectory position j * 256 * fps / 11025, sampled by linear interpolation (clamped
@@ -33,11 +48,15 @@ at the ends).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 SPEC_FRAMES_PER_SECOND = 11025 / 256   # the STFT front end's frame rate (hop 256 at 11025 Hz)
+PITCH_LOW = 28          # MIDI E1 (41.2 Hz): the lowest note the renderer composes (electric bass)
+HARMONICS = 24          # partials per comb (those above the Nyquist frequency are left out)
 
 
 def frame_positions(frames: int, fps: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,7 +89,7 @@ class PoseMotion(nn.Module):
     1x1 convolution to K + 1 outputs, and ``bands`` more for :func:`band_terms`."""
 
     def __init__(self, persons: int, joints: int, width: int, synthesizer: int, fps: float,
-                 bands: int = 0):
+                 bands: int = 0, pitches: int = 0):
         super().__init__()
         self.fps = float(fps)
         self.bands = int(bands)
@@ -85,6 +104,12 @@ class PoseMotion(nn.Module):
         if self.out is not None:
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
+        # model.motion_pitch: per-semitone activations, zero-initialised (sigmoid 1/2: no term)
+        self.pitch_out = nn.Conv1d(width, pitches, 1) if pitches else None
+        self.comb = PitchComb(pitches) if pitches else None
+        if self.pitch_out is not None:
+            nn.init.zeros_(self.pitch_out.weight)
+            nn.init.zeros_(self.pitch_out.bias)
 
     @staticmethod
     def frame_inputs(traj: torch.Tensor) -> torch.Tensor:
@@ -106,8 +131,58 @@ class PoseMotion(nn.Module):
     def forward(self, traj: torch.Tensor, frames: int) -> torch.Tensor:
         """-> (M, K + 1 + bands, frames); without the synthesizer (M, width, frames), the
         features themselves at the spectrogram's frame times."""
-        x = self.features(traj)
+        return self.terms(self.features(traj), frames)
+
+    def terms(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        """:meth:`forward` from the features (M, width, W) of :meth:`features`."""
         return sample_frames(x if self.out is None else self.out(x), frames, self.fps)
+
+    def pitch_term(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        """Features (M, width, W) -> the mask-logit term (M, rows, frames) of the per-semitone
+        activations at the spectrogram's frame times (:class:`PitchComb`; needs pitches > 0)."""
+        return self.comb(sample_frames(self.pitch_out(x), frames, self.fps))
+
+
+def warped_row(freq: torch.Tensor, rows: int = 256) -> torch.Tensor:
+    """Frequency in Hz -> its (fractional) row on the front end's warped axis: the STFT bin
+    f * 1022 / 11025 of 512, placed as ``pipeline.data.spectrogram.unwarp_rows`` places it."""
+    grid = freq / (11025 / 1022) / 511 * 2 - 1          # the linear bin's position in [-1, 1]
+    return torch.log(10 * grid + 11) / math.log(21) * (rows - 1)
+
+
+class PitchComb(nn.Module):
+    """Per-semitone activations (M, P, T) (logits) -> a mask-logit term (M, 256, T):
+    ``scale * sum_p (sigmoid(l_p) - 1/2) C_p(f)``.
+
+    C_p = sum_h gain_h bump(f; h * f0_p) over the harmonics below the Nyquist frequency; f0_p
+    is MIDI pitch PITCH_LOW + p. A bump is a Gaussian over the warped rows centred on the
+    harmonic's row (:func:`warped_row`), as wide as one STFT bin (10.8 Hz) or 0.6 of a row,
+    whichever is wider there, with peak 1. ``gain`` (one per harmonic) and ``scale`` are
+    learned, starting at 1."""
+
+    def __init__(self, pitches: int, harmonics: int = HARMONICS, rows: int = 256):
+        super().__init__()
+        midi = PITCH_LOW + torch.arange(pitches, dtype=torch.float64)
+        f0 = 440.0 * 2 ** ((midi - 69) / 12)
+        freq = f0[:, None] * torch.arange(1, harmonics + 1, dtype=torch.float64)   # (P, H)
+        centre = warped_row(freq, rows)
+        # local width of one STFT bin in rows: d row / d f times the bin's 11025 / 1022 Hz
+        width = (warped_row(freq + 0.5 * 11025 / 1022, rows)
+                 - warped_row(freq - 0.5 * 11025 / 1022, rows)).clamp(min=0.6)
+        r = torch.arange(rows, dtype=torch.float64)
+        bumps = torch.exp(-0.5 * ((r - centre[..., None]) / width[..., None]) ** 2)
+        bumps = bumps * (freq < 11025 / 2)[..., None]
+        self.register_buffer("bumps", bumps.float(), persistent=False)   # (P, H, rows)
+        self.gain = nn.Parameter(torch.ones(harmonics))
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def combs(self) -> torch.Tensor:
+        """(P, rows) each pitch's comb with the current gains."""
+        return torch.einsum("h,phr->pr", self.gain, self.bumps)
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        act = torch.sigmoid(logits) - 0.5                                   # (M, P, T)
+        return self.scale * torch.einsum("pr,mpt->mrt", self.combs().to(act.dtype), act)
 
 
 def band_terms(bands: torch.Tensor, freqs: int) -> torch.Tensor:

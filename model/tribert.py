@@ -68,7 +68,9 @@ class TriBERT(nn.Module):
         # Time-varying conditioning: motion (width of :class:`model.motion.PoseMotion`; 0 = off,
           the paper's; with synthesizer > 0 it changes the synthesizer's weights per time frame,
           with synthesizer 0 it modulates every level of the per-source decoder), motion_fps
-          (the trajectory's frame rate), motion_bands (a per-source frequency profile per time frame in that many bands; 0 = off)
+          (the trajectory's frame rate), motion_bands (a per-source frequency profile per time frame in that many bands; 0 = off),
+          motion_pitch (per-semitone activations per time frame, each adding its harmonic
+          series to the source's mask logits: :class:`model.motion.PitchComb`; 0 = off)
         # Training only: critic (width of :class:`model.heads.SpectrogramCritic`, the instrument
           classifier of separated spectrograms that ``train.loss.separated`` trains with; 0 =
           none, the paper's; inference never runs it)
@@ -105,7 +107,8 @@ class TriBERT(nn.Module):
                  frames: int = 3, persons: int = 2, pose_channels: int = 256,
                  pose_joints: int = 68, erase: str = "none", film: bool = False,
                  input_norm: bool = False, synthesizer: int = 0, motion: int = 0,
-                 motion_fps: float = 8.0, motion_bands: int = 0, critic: int = 0):
+                 motion_fps: float = 8.0, motion_bands: int = 0, motion_pitch: int = 0,
+                 critic: int = 0):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
@@ -141,8 +144,11 @@ class TriBERT(nn.Module):
         if motion_bands and not (motion and synthesizer):
             raise ValueError("motion_bands > 0 needs motion > 0 and synthesizer > 0 (the motion "
                              "branch gives them beside the synthesizer's terms)")
+        if motion_pitch and not motion:
+            raise ValueError("motion_pitch > 0 needs motion > 0 (the motion branch gives the "
+                             "activations)")
         self.motion = (PoseMotion(persons, pose_joints, motion, synthesizer, motion_fps,
-                                  motion_bands) if motion else None)
+                                  motion_bands, motion_pitch) if motion else None)
         self.critic = SpectrogramCritic(critic, num_classes) if critic else None
         if motion_bands:
             # each source's band term subtracts the others': its outputs depend on every
@@ -217,8 +223,10 @@ class TriBERT(nn.Module):
             fused = fuse([self.poolers[s](tokens[s]) for s in STREAMS], self.fusion)
         with torch.profiler.record_function("tribert.unet"):
             feats = self.unet.encode(batch["log_mag_mix"])
-            mask_logits = self.unet.decode(feats, fused.reshape(B, N, -1),
-                                           self.motion_terms(batch, B, N))
+            motion, pitch = self.motion_terms(batch, B, N)
+            mask_logits = self.unet.decode(feats, fused.reshape(B, N, -1), motion)
+            if pitch is not None:
+                mask_logits = mask_logits + pitch.to(mask_logits.dtype)
 
         def per_source(x):  # (B * N, ...) -> (B, N, ...)
             return x.reshape(B, N, *x.shape[1:])
@@ -230,21 +238,29 @@ class TriBERT(nn.Module):
             "audio_logits": per_source(audio_logits),
             "frame_scores": per_source(frame_scores),                      # (B, N, T, C)
             "fused": per_source(fused),
+            # model.motion_pitch: its harmonic term alone (train.loss.pitch), (B, N, 256, 256)
+            **({} if pitch is None else {"pitch_logits": pitch}),
             "tokens": {s: per_source(t) for s, t in tokens.items()},
             "inputs": {s: per_source(t) for s, t in inputs.items()},
         }
 
-    def motion_terms(self, batch: dict, B: int, N: int) -> torch.Tensor | None:
-        """(B, N, K + 1 [+ bands], T) the time-varying synthesizer terms of :mod:`model.motion`
-        ((B, N, width, T) features for the per-source decoder's :class:`MotionFiLM`), or None
-        (no motion branch, no ``trajectory`` in the batch, or the pose stream erased)."""
+    def motion_terms(self, batch: dict, B: int, N: int):
+        """(terms, pitch): (B, N, K + 1 [+ bands], T) the time-varying synthesizer terms of
+        :mod:`model.motion` ((B, N, width, T) features for the per-source decoder's
+        :class:`MotionFiLM`) and, with ``motion_pitch``, (B, N, F, T) the harmonic term added to
+        the mask logits (else None); (None, None) without a motion branch, without
+        ``trajectory`` in the batch, or with the pose stream erased."""
         if self.motion is None or "trajectory" not in batch \
                 or "pose" in erased_streams(batch, self.erase):
-            return None
+            return None, None
         traj = batch["trajectory"]
+        frames = batch["log_mag_mix"].shape[-1]
         with torch.profiler.record_function("tribert.motion"):
-            out = self.motion(traj.reshape(B * N, *traj.shape[2:]), batch["log_mag_mix"].shape[-1])
-        return out.reshape(B, N, *out.shape[1:])
+            x = self.motion.features(traj.reshape(B * N, *traj.shape[2:]))
+            out = self.motion.terms(x, frames)
+            pitch = self.motion.pitch_term(x, frames) if self.motion.comb is not None else None
+        return (out.reshape(B, N, *out.shape[1:]),
+                None if pitch is None else pitch.reshape(B, N, *pitch.shape[1:]))
 
     def parameter_counts(self) -> dict[str, int]:
         """{component: parameters}, the encoder split into co- and self-attention layers."""

@@ -368,6 +368,10 @@ class ModelParams(Section):
                               "gives each source a frequency profile per time frame in this "
                               "many bands, added to its mask logits minus the other sources' "
                               "(model/motion.py); 0 = off")
+    motion_pitch: int = Field(0, ge=0, le=96, description="with motion > 0: the branch also "
+                              "gives each source an activation per semitone (MIDI 28 up) per "
+                              "time frame, each adding its harmonic series to the source's mask "
+                              "logits (model/motion.py PitchComb); 0 = off")
     motion_fps: float = Field(8.0, gt=0.0, le=240.0, description="frame rate of the pose "
                               "shards' trajectory (= decode.fps)")
     critic: int = Field(0, ge=0, le=1024, description="training only: width of the instrument "
@@ -402,6 +406,9 @@ class ModelParams(Section):
             raise KeyProblem("motion_bands", "motion_bands > 0 needs motion > 0 and "
                              "synthesizer > 0 (the motion branch gives the bands beside the "
                              "synthesizer's terms)")
+        if self.motion_pitch and not self.motion and self.arch == "tribert":
+            raise KeyProblem("motion_pitch", "motion_pitch > 0 needs motion > 0 (the motion "
+                             "branch gives the activations)")
         if 256 % (2 ** r["unet_depth"]):
             raise KeyProblem("unet_depth", f"256 bins are not divisible by 2^{r['unet_depth']}")
         return self
@@ -454,6 +461,10 @@ class LossWeights(Section):
                              "each separated spectrogram as its own video's class by model.critic "
                              "(trained on the true sources; not the paper's, after "
                              "Co-Separation); 0 = off (pipeline/train/losses.py)")
+    pitch: float = Field(0.0, ge=0.0, le=1000.0, description="the weighted BCE of the mask "
+                         "term on model.motion_pitch's harmonic term alone: the pose's "
+                         "per-semitone activations trained to predict each source's mask by "
+                         "themselves (not the paper's); 0 = off (pipeline/train/losses.py)")
 
 
 class TrainParams(Section):
@@ -687,6 +698,14 @@ class ParamsFile(Section):
     probe: ProbeParams = Field(default_factory=ProbeParams)
     attention: AttentionParams = Field(default_factory=AttentionParams)
     retrieval: RetrievalParams = Field(default_factory=RetrievalParams)
+
+    @model_validator(mode="after")
+    def _pitch_for_pitch_loss(self):
+        if self.train.loss.pitch and not (self.model.arch == "tribert" and self.model.motion
+                                          and self.model.motion_pitch):
+            raise KeyProblem("train.loss.pitch", "a weight > 0 needs model.arch tribert, "
+                             "model.motion > 0 and model.motion_pitch > 0 (the term it trains)")
+        return self
 
     @model_validator(mode="after")
     def _critic_for_separated(self):

@@ -148,6 +148,17 @@ def test_params_set_refuses_a_bad_change_in_one_line_and_writes_nothing(root, tm
     assert not out.exists()
 
 
+def test_the_pitch_term_needs_the_model_s_pitch_activations_in_one_line(root):
+    with pytest.raises(ParamsError) as e:
+        load_params(root / "params.yaml", {"train.loss.pitch": 0.5})
+    assert "train.loss.pitch: a weight > 0 needs model.arch tribert, model.motion > 0 and " \
+        "model.motion_pitch > 0" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ParamsError, match="model.motion_pitch: motion_pitch > 0 needs motion"):
+        load_params(root / "params.yaml", {"model.motion_pitch": 12, "model.motion": 0})
+    p = load_params(root / "params.yaml", {"train.loss.pitch": 0.5, "model.motion_pitch": 12})
+    assert p.model.motion_pitch == 12 and p.train.loss.pitch == 0.5
+
+
 def test_the_separated_term_needs_a_critic_in_one_line(root):
     with pytest.raises(ParamsError) as e:
         load_params(root / "params.yaml", {"train.loss.separated": 0.5})

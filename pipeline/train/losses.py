@@ -116,7 +116,9 @@ def tribert_loss(out: dict, feats: dict, labels: torch.Tensor, signal: str | Non
     A model without a classification output (the Sound-of-Pixels baseline) gets a zero term.
     With ``signal`` (an output mask kind) also ``"signal"``, :func:`signal_loss` of that kind,
     capped at ``signal_cap`` dB (it needs ``feats``' ``sources`` and ``mix_spec``). With a
-    ``critic`` also ``"separated"``, :func:`separated_loss` of the ``separated`` mask kind."""
+    ``critic`` also ``"separated"``, :func:`separated_loss` of the ``separated`` mask kind. With
+    ``pitch_logits`` in ``out`` (``model.motion_pitch``) also ``"pitch"``, :func:`mask_loss` of
+    that term alone."""
     zero = out["mask_logits"].new_zeros(())
     terms = {"mask": mask_loss(out["mask_logits"], feats["masks"], feats["weight"])}
     terms["visual"] = wsddn_loss(out["visual_scores"], labels) if "visual_scores" in out else zero
@@ -126,6 +128,10 @@ def tribert_loss(out: dict, feats: dict, labels: torch.Tensor, signal: str | Non
         terms["signal"] = signal_loss(out["mask_logits"], feats, signal, signal_cap)
     if critic is not None:
         terms["separated"] = separated_loss(critic, out["mask_logits"], feats, labels, separated)
+    if "pitch_logits" in out:
+        # model.motion_pitch's harmonic term by itself as each source's mask: what the pose's
+        # pitch activations alone say about where the source is (train.loss.pitch)
+        terms["pitch"] = mask_loss(out["pitch_logits"], feats["masks"], feats["weight"])
     return terms
 
 

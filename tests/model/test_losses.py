@@ -198,3 +198,19 @@ def test_separated_loss_is_off_unless_a_critic_is_given():
     terms = losses.tribert_loss(out, feats, labels, critic=critic, separated="ratio")
     torch.testing.assert_close(terms["separated"], losses.separated_loss(
         critic, out["mask_logits"], feats, labels, "ratio"))
+
+
+def test_the_pitch_term_is_the_mask_loss_of_the_harmonic_term_alone_and_only_with_one():
+    """train.loss.pitch: with ``pitch_logits`` in the outputs (model.motion_pitch) the term is
+    the weighted mask BCE of that term by itself, not of the full logits; without, no term."""
+    g = torch.Generator().manual_seed(0)
+    feats = {"masks": (torch.rand(1, 2, 4, 4, generator=g) > 0.5).float(),
+             "weight": torch.rand(1, 1, 4, 4, generator=g) + 0.5}
+    labels = torch.tensor([[[1.0, 0, 0], [0, 1, 0]]])
+    out = {"mask_logits": torch.randn(1, 2, 4, 4, generator=g)}
+    assert "pitch" not in losses.tribert_loss(out, feats, labels)
+    out["pitch_logits"] = torch.randn(1, 2, 4, 4, generator=g)
+    terms = losses.tribert_loss(out, feats, labels)
+    torch.testing.assert_close(terms["pitch"], losses.mask_loss(out["pitch_logits"],
+                                                                feats["masks"], feats["weight"]))
+    assert abs(float(terms["pitch"] - terms["mask"])) > 1e-3

@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.motion import (SPEC_FRAMES_PER_SECOND, PoseMotion, band_terms, frame_positions,
-                          sample_frames)
+from model.motion import (PITCH_LOW, SPEC_FRAMES_PER_SECOND, PitchComb, PoseMotion, band_terms,
+                          frame_positions, sample_frames, warped_row)
 from model.tribert import TriBERT
 from model_inputs import TINY, make_batch
 
 MOTION = {**TINY, "synthesizer": 4, "input_norm": True, "motion": 8}
 BANDS = {**MOTION, "motion_bands": 6}
 PER_SOURCE = {**TINY, "synthesizer": 0, "input_norm": True, "motion": 8}   # MotionFiLM
+PITCH = {**MOTION, "motion_pitch": 12}
+PITCH_PER_SOURCE = {**PER_SOURCE, "motion_pitch": 12}
 
 
 def _with_output(model: TriBERT, seed: int = 1) -> TriBERT:
@@ -20,6 +22,8 @@ def _with_output(model: TriBERT, seed: int = 1) -> TriBERT:
     g = torch.Generator().manual_seed(seed)
     last = ([model.motion.out] if model.motion.out is not None
             else [f.proj for f in model.unet.motion_films])
+    if model.motion.pitch_out is not None:
+        last.append(model.motion.pitch_out)
     with torch.no_grad():
         for layer in last:
             layer.weight.copy_(torch.randn(layer.weight.shape, generator=g))
@@ -60,8 +64,9 @@ def test_the_frame_input_holds_positions_scores_and_motion():
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("kwargs", [MOTION, BANDS, PER_SOURCE],
-                         ids=["motion", "motion_bands", "per_source_decoder"])
+@pytest.mark.parametrize("kwargs", [MOTION, BANDS, PER_SOURCE, PITCH, PITCH_PER_SOURCE],
+                         ids=["motion", "motion_bands", "per_source_decoder", "motion_pitch",
+                              "motion_pitch_per_source"])
 def test_a_new_model_equals_the_model_without_the_branch(kwargs):
     torch.manual_seed(0)
     model = TriBERT(**kwargs).eval()
@@ -107,6 +112,21 @@ def _follows_own_trajectory(model: TriBERT, reach_frames: int):
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("kwargs", [PITCH, PITCH_PER_SOURCE], ids=["synthesizer", "per_source"])
+def test_the_pitch_term_follows_each_source_s_own_trajectory(kwargs):
+    """With motion_pitch only the changed source's logits move, in its later frames only
+    (the per-source decoder spreads its own FiLM change further back, as above), and the
+    harmonic term alone (the branch's other outputs held at zero) moves them too."""
+    torch.manual_seed(0)
+    model = _with_output(TriBERT(**kwargs).eval())
+    _follows_own_trajectory(model, reach_frames=48 if kwargs is PITCH_PER_SOURCE else 0)
+    if model.motion.out is not None:
+        with torch.no_grad():
+            model.motion.out.weight.zero_()
+        _follows_own_trajectory(model, reach_frames=0)
+
+
+@torch.no_grad()
 def test_erasing_the_pose_erases_the_motion_too():
     torch.manual_seed(0)
     model = _with_output(TriBERT(**MOTION).eval())
@@ -115,6 +135,51 @@ def test_erasing_the_pose_erases_the_motion_too():
     no_traj = model({k: v for k, v in batch.items() if k != "trajectory"} | {"erase": ("pose",)})
     torch.testing.assert_close(erased, no_traj["mask_logits"], rtol=0, atol=0)
     assert (model(batch)["mask_logits"] - erased).abs().max() > 1e-3
+
+
+def test_pitch_needs_the_motion_branch():
+    with pytest.raises(ValueError, match="motion_pitch > 0 needs motion > 0"):
+        TriBERT(**{**TINY, "synthesizer": 4, "motion_pitch": 12})
+
+
+def test_warped_row_inverts_the_front_end_s_warp():
+    """A frequency placed by warped_row is where the front end's warp samples it."""
+    from pipeline.data.spectrogram import warp_rows
+    grid = warp_rows().double()       # linear position in [-1, 1] of each row (float32 there)
+    freq = (grid + 1) / 2 * 511 * 11025 / 1022
+    torch.testing.assert_close(warped_row(freq[1:]), torch.arange(1, 256, dtype=torch.float64),
+                               rtol=0, atol=1e-4)
+
+
+def test_the_comb_of_a_tone_s_own_pitch_matches_its_spectrum_best():
+    """A harmonic tone (six partials of MIDI 57, 220 Hz) through the real front end: among all
+    pitches, the comb that correlates best with its warped magnitude (each comb scaled to unit
+    norm) is the tone's own, not the octave below (whose comb holds every partial and as many
+    empty places) nor the octave above (every second partial only)."""
+    from pipeline.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, warped_magnitude
+    t = torch.arange(CLIP_SAMPLES, dtype=torch.float64) / SAMPLE_RATE
+    f0 = 440.0 * 2 ** ((57 - 69) / 12)
+    wave = sum(torch.sin(2 * torch.pi * h * f0 * t) / h for h in range(1, 7)).float()
+    mag = warped_magnitude(wave[None]).reshape(256, -1).mean(dim=1)        # (rows,)
+    combs = PitchComb(60).combs().detach()
+    score = (combs / combs.norm(dim=1, keepdim=True)) @ (mag / mag.norm())
+    assert int(score.argmax()) + PITCH_LOW == 57
+    assert score[57 - PITCH_LOW] > score[45 - PITCH_LOW] and score[57 - PITCH_LOW] > score[69 - PITCH_LOW]
+
+
+def test_the_comb_term_is_zero_at_sigmoid_one_half_and_raises_the_active_pitch_s_partials():
+    comb = PitchComb(48)
+    logits = torch.zeros(1, 48, 3)
+    assert comb(logits).abs().max() == 0
+    p = 69 - PITCH_LOW                                  # A4: 440, 880, 1320 Hz ...
+    logits[0, p, 1] = 10.0
+    out = comb(logits).detach()[0]                      # (rows, T)
+    assert out[:, 0].abs().max() == 0 and out[:, 2].abs().max() == 0
+    for h in (1, 2, 3):
+        row = int(round(float(warped_row(torch.tensor(440.0 * h)))))
+        assert out[row, 1] > 0.45
+    between = int(round(float(warped_row(torch.tensor(660.0)))))       # no partial of A4
+    assert out[between, 1] < 0.05
 
 
 def test_bands_need_the_synthesizer_s_motion_branch():
@@ -160,11 +225,12 @@ def test_bands_reach_the_sources_of_the_same_mixture_only_and_vary_with_frequenc
     assert (diff[0, 0].amax(dim=0) - diff[0, 0].amin(dim=0)).max() > 1e-3
 
 
-def test_the_branch_learns_from_the_mask_loss():
-    """Its zero-initialised output gets a gradient at the first step, and one step of SGD on
+@pytest.mark.parametrize("kwargs", [MOTION, PITCH], ids=["motion", "motion_pitch"])
+def test_the_branch_learns_from_the_mask_loss(kwargs):
+    """Its zero-initialised outputs get a gradient at the first step, and one step of SGD on
     a loss that wants the masks to follow the trajectory lowers that loss."""
     torch.manual_seed(0)
-    model = TriBERT(**MOTION).train()
+    model = TriBERT(**kwargs).train()
     batch = make_batch(W=48)
     target = (batch["trajectory"][:, :, :, 0, 0, 0] > 0).float()          # (B, N, W)
     target = sample_frames(target, 256, 8.0)[:, :, None, :].expand(-1, -1, 256, -1)
@@ -176,6 +242,8 @@ def test_the_branch_learns_from_the_mask_loss():
     first = loss()
     first.backward()
     assert model.motion.out.weight.grad.abs().sum() > 0
+    if model.motion.pitch_out is not None:
+        assert model.motion.pitch_out.weight.grad.abs().sum() > 0
     opt = torch.optim.SGD(model.motion.parameters(), lr=1.0)
     opt.step()
     assert loss() < first
