@@ -7,7 +7,10 @@
 # commands with runs/ at /work/exp/). Pair two runs with `tribert compare runs/A/evaluate
 # runs/B/evaluate`. One variant trains in about as long as the default's train stage.
 # Usage (in the activated .venv): bash scripts/variant.sh NAME [key=value ...]
-#   BENCH=0 skips `tribert bench separate`; RUNS=DIR puts the run in DIR/NAME instead of runs/NAME
+#   BENCH=0 skips `tribert bench separate`; RUNS=DIR puts the run in DIR/NAME instead of runs/NAME;
+#   TRAIN_DATA=DIR also trains on DIR/clips and DIR/pose (another `dvc repro pose_features`
+#   output whose clips are all in the training split, e.g. more videos of another data.seed,
+#   docs/experiments.md sections 43 and 60); val, test and the bench stay the workspace's
 set -euo pipefail
 [[ $# -ge 1 && $1 != *=* ]] || { echo "usage: bash scripts/variant.sh NAME [key=value ...]" >&2; exit 2; }
 name=$1; shift
@@ -17,10 +20,36 @@ done
 X=${RUNS:-runs}/$name
 mkdir -p "$X"
 tribert params set --out "$X/params.yaml" "$@" >/dev/null
+clips=data/clips pose=data/pose
+if [[ -n ${TRAIN_DATA:-} ]]; then
+  # the training stage reads the workspace's shards and TRAIN_DATA's (renamed shard-1NNN.h5)
+  # through links in the run's folder; extra clips outside the training split are refused
+  python - "$TRAIN_DATA" <<'PY'
+import sys
+from pathlib import Path
+from pipeline.data import shards
+root = Path(sys.argv[1])
+for d in ("clips", "pose"):
+    if not shards.list_shards(root / d):
+        sys.exit(f"variant.sh: {root / d}: no shards (TRAIN_DATA needs clips/ and pose/)")
+for path in shards.list_shards(root / "clips"):
+    other = sorted(set(shards.read_index(path, ("split",))["split"]) - {"train"})
+    if other:
+        sys.exit(f"variant.sh: {path}: holds {', '.join(map(str, other))} clips; TRAIN_DATA must be training clips only")
+PY
+  clips=$X/clips pose=$X/pose
+  for d in clips pose; do
+    rm -rf "${X:?}/$d"; mkdir -p "$X/$d"
+    for f in data/$d/shard-*.h5; do ln -s "$(realpath "$f")" "$X/$d/"; done
+    for f in "$TRAIN_DATA"/$d/shard-*.h5; do
+      b=$(basename "$f"); ln -s "$(realpath "$f")" "$X/$d/shard-1${b#shard-0}"
+    done
+  done
+fi
 stamp() { echo "$1 $(( $(date +%s) - $2 )) s" >> "$X/times"; }
 : > "$X/times"
 t=$(date +%s)
-python -m stages.train --params "$X/params.yaml" --clips data/clips --pose data/pose \
+python -m stages.train --params "$X/params.yaml" --clips "$clips" --pose "$pose" \
   --out "$X/tribert.pt" --checkpoint "$X/last.pt" --live "$X/dvclive" --plots "$X/train" > "$X/train.log" 2>&1
 stamp train "$t"
 t=$(date +%s)
