@@ -105,11 +105,12 @@ class PoseMotion(nn.Module):
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
         # model.motion_pitch: per-semitone activations, zero-initialised (sigmoid 1/2: no term)
-        self.pitch_out = nn.Conv1d(width, pitches, 1) if pitches else None
-        self.comb = PitchComb(pitches) if pitches else None
-        if self.pitch_out is not None:
+        self.pitch_out = self.comb = None
+        if pitches:
+            self.pitch_out = nn.Conv1d(width, pitches, 1)
             nn.init.zeros_(self.pitch_out.weight)
             nn.init.zeros_(self.pitch_out.bias)
+            self.comb = PitchComb(pitches)
 
     @staticmethod
     def frame_inputs(traj: torch.Tensor) -> torch.Tensor:

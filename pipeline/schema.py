@@ -701,7 +701,8 @@ class ParamsFile(Section):
 
     @model_validator(mode="after")
     def _pitch_for_pitch_loss(self):
-        if self.train.loss.pitch and not (self.model.arch == "tribert" and self.model.motion
+        # ModelParams already refuses motion_pitch without motion for tribert
+        if self.train.loss.pitch and not (self.model.arch == "tribert"
                                           and self.model.motion_pitch):
             raise KeyProblem("train.loss.pitch", "a weight > 0 needs model.arch tribert, "
                              "model.motion > 0 and model.motion_pitch > 0 (the term it trains)")
