@@ -505,6 +505,10 @@ class TrainParams(Section):
     augment: bool = Field(False, description="frame augmentation of training batches: random "
                           "crop, flip and colour jitter per video, boxes moved to match "
                           "(pipeline/train/augment.py)")
+    augment_trajectory: bool = Field(False, description="augmentation of the keypoint "
+                                     "trajectories that model.motion reads: random scale, "
+                                     "stretch, rotation and shift per person, joint noise and "
+                                     "dropout (pipeline/train/augment.py trajectories)")
     val_mixtures: int = Field(0, ge=0, le=10**9, description="val mixtures scored per epoch; "
                               "0 = all")
     similar_partners: float = Field(0.0, ge=0.0, le=1.0, description="share of the training "

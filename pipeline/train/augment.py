@@ -6,6 +6,12 @@ playing-area crop, model.crop, still finds the hands). The ST-GCN pose features 
 trajectories (``pose.trajectory``, person-normalised) are left as they are (they describe the
 skeleton's motion, not where it is in the frame).
 
+``train.augment_trajectory`` (separately) augments the trajectories themselves
+(:func:`trajectories`): each person of each video gets a random scale, stretch, rotation and
+shift, every joint a little noise, and a tenth of the joints are dropped for the whole window,
+so that the pose-motion branch (model/motion.py) cannot tell a training video by its performer's
+resting posture (docs/experiments.md section 62).
+
 Draws come from torch's global generator, whose state every checkpoint stores, so a resumed run
 augments exactly as an uninterrupted one. Never applied in validation, evaluation or inference.
 """
@@ -14,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-BOXES, KEYPOINTS = "pose.boxes", "pose.keypoints"
+BOXES, KEYPOINTS, TRAJECTORY = "pose.boxes", "pose.keypoints", "pose.trajectory"
 
 
 def draw(m: int, scale: tuple[float, float], jitter: float) -> dict[str, torch.Tensor]:
@@ -91,3 +97,29 @@ def augment(batch: dict, scale: tuple[float, float] = (0.6, 1.0), jitter: float 
         H, W = f.shape[3:5]
         out[KEYPOINTS] = points(k.reshape(B * N, *k.shape[2:]).float(), p, W, H).reshape(k.shape)
     return out
+
+
+def trajectories(traj: torch.Tensor, scale: float = 0.2, stretch: float = 0.1,
+                 rotation: float = 0.26, shift: float = 0.1, noise: float = 0.005,
+                 drop: float = 0.1) -> torch.Tensor:
+    """Person-normalised trajectories (..., W, P, V, 3) (x, y, score; a joint with score 0 is
+    missing) -> the same with, per window and person, (x, y) scaled by exp(U(-scale, scale)),
+    stretched by exp(U(-stretch, stretch)) along x and its inverse along y, rotated by
+    U(-rotation, rotation) radians and shifted by U(-shift, shift) per axis; Gaussian noise of
+    SD ``noise`` on every point; and each joint dropped (all zero) for the whole window with
+    probability ``drop``. Missing joints stay all zero."""
+    lead, (W, P, V, _) = traj.shape[:-4], traj.shape[-4:]
+    x = traj.reshape(-1, W, P, V, 3).float()
+    M = x.shape[0]
+
+    def u(bound, *shape):
+        return torch.empty(M, 1, P, *shape).uniform_(-bound, bound)
+
+    s, a, th = u(scale, 1, 1).exp(), u(stretch, 1, 1).exp(), u(rotation, 1, 1)
+    px, py = x[..., 0:1] * s * a, x[..., 1:2] * s / a
+    c, sn = th.cos(), th.sin()
+    xy = torch.cat([c * px - sn * py, sn * px + c * py], dim=-1) + u(shift, 1, 2)
+    xy = xy + noise * torch.randn_like(xy)
+    keep = ((x[..., 2:3] > 0) & (torch.rand(M, 1, P, V, 1) >= drop)).to(x.dtype)
+    out = torch.cat([xy * keep, x[..., 2:3] * keep], dim=-1)
+    return out.reshape(*lead, W, P, V, 3).to(traj.dtype)

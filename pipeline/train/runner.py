@@ -63,7 +63,8 @@ def run(settings: dict, model, train_set, val_set, paths: Paths, fingerprint: st
         task = SeparationTask(settings["loss"], val_set, settings["val_mixtures"],
                               settings["threshold"], VAL_BATCH, collate, label_map,
                               mask=settings["mask"], augment=settings["augment"],
-                              signal_cap=settings["signal_cap"])
+                              signal_cap=settings["signal_cap"],
+                              augment_trajectory=settings["augment_trajectory"])
         solver = Solver(task, model, train_set, settings, paths, world, fingerprint, collate)
         similar = getattr(train_set, "similar", 0.0)
         if world.is_master:

@@ -28,6 +28,7 @@ from pipeline.separation import metrics
 from pipeline.separation.infer import check_mask, forward, separation_estimates
 from pipeline.separation.metrics import score_estimates
 from pipeline.train import losses
+from pipeline.train.augment import TRAJECTORY, trajectories as augment_trajectories
 from pipeline.train.augment import augment as augment_batch
 
 STREAM_SCORES = {"visual": "visual_scores", "pose": "pose_scores", "audio": "audio_logits"}
@@ -45,9 +46,11 @@ class SeparationTask:
     def __init__(self, weights: dict, val_set: Optional[Dataset], val_mixtures: int = 0,
                  threshold: float = 0.5, batch_size: int = 4, collate=None,
                  label_map: Optional[list[int]] = None, mask: str = "normalized",
-                 augment: bool = False, signal_cap: float = losses.SIGNAL_CAP_DB):
+                 augment: bool = False, signal_cap: float = losses.SIGNAL_CAP_DB,
+                 augment_trajectory: bool = False):
         self.weights, self.val_set, self.val_mixtures = weights, val_set, val_mixtures
         self.augment = augment   # frame augmentation of training batches (pipeline.train.augment)
+        self.augment_trajectory = augment_trajectory   # train.augment_trajectory
         self.threshold, self.batch_size, self.collate = threshold, batch_size, collate
         self.mask = mask
         check_mask(mask)   # an unknown mask kind fails here, not at val
@@ -68,6 +71,8 @@ class SeparationTask:
     def loss(self, model, batch: dict, device: torch.device):
         if self.augment and model.training:
             batch = augment_batch(batch)
+        if self.augment_trajectory and model.training and TRAJECTORY in batch:
+            batch = {**batch, TRAJECTORY: augment_trajectories(batch[TRAJECTORY])}
         feats, out = forward(model, batch, device)
         critic = None
         if self.separated:

@@ -1,6 +1,8 @@
 """train.augment: frames cropped, flipped and jittered per video, boxes moved with them."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from pipeline.train import augment as aug
@@ -84,3 +86,47 @@ def test_the_task_augments_training_batches_only(monkeypatch):
         model.train(train)
         t.loss(model, batch, torch.device("cpu"))
         assert len(seen) == calls, (augment, train)
+
+
+def _trajectory(m=3, w=6, p=2, v=68, seed=0, missing=0.3):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.rand(m, w, p, v, 3, generator=g) - 0.5
+    t[..., 2] = (torch.rand(m, w, p, v, generator=g) >= missing).float() * 0.9
+    t[..., :2] *= (t[..., 2:3] > 0)
+    return t
+
+
+def test_trajectory_augmentation_moves_each_person_rigidly_up_to_scale_and_keeps_gaps():
+    t = _trajectory()
+    torch.manual_seed(1)
+    out = aug.trajectories(t, stretch=0.0, noise=0.0, drop=0.0)
+    seen = t[..., 2] > 0
+    assert torch.equal(out[..., 2], t[..., 2])              # scores kept, missing stay missing
+    assert (out[..., :2][~seen] == 0).all()
+    # per window and person one similarity: every distance between two of its points (over
+    # all frames) scales by the same factor, within exp(+-0.2)
+    for m in range(t.shape[0]):
+        for p in range(t.shape[2]):
+            a, b = (x[m, :, p][seen[m, :, p]][:, :2].double() for x in (t, out))
+            da, db = torch.cdist(a, a), torch.cdist(b, b)
+            ratio = db[da > 1e-2] / da[da > 1e-2]
+            torch.testing.assert_close(ratio, ratio.mean().expand_as(ratio), rtol=1e-4, atol=1e-4)
+            assert math.exp(-0.2) - 1e-4 <= ratio.mean() <= math.exp(0.2) + 1e-4
+    assert not torch.allclose(out, t)                           # it does move them
+
+
+def test_trajectory_augmentation_with_zero_ranges_is_the_identity_and_keeps_the_dtype():
+    t = _trajectory().half()
+    out = aug.trajectories(t[None], scale=0, stretch=0, rotation=0, shift=0, noise=0, drop=0)
+    assert out.dtype == torch.float16 and out.shape == (1, *t.shape)
+    assert torch.equal(out[0], t)
+
+
+def test_trajectory_dropout_drops_a_share_of_joints_for_the_whole_window():
+    t = _trajectory(m=20, w=5, missing=0.0)
+    torch.manual_seed(2)
+    out = aug.trajectories(t, drop=0.25)
+    gone = out[..., 2] == 0                                     # (M, W, P, V)
+    assert torch.equal(gone, gone[:, :1].expand_as(gone))       # the same joints in every frame
+    assert (out[gone] == 0).all()
+    assert 0.2 < gone.float().mean() < 0.3

@@ -176,3 +176,31 @@ def test_separated_weight_adds_the_critics_term_and_needs_a_critic(clip_dir):
         task.loss(build_model(SMALL).eval(), batch, torch.device("cpu"))
     with pytest.raises(ValueError, match="binary"):
         SeparationTask({**WEIGHTS, "separated": 1.0}, None, mask="binary")
+
+
+def test_trajectory_augmentation_reaches_training_batches_only(clip_dir, pose_dir, monkeypatch):
+    import pipeline.train.task as task_module
+    from pipeline.train.runner import datasets
+    train, _ = datasets(clip_dir, pose_dir, seed=0)
+    batch = collate([train[0], train[1]])
+    seen = []
+
+    class Seen(Exception):
+        pass
+
+    def spy(model, b, device):
+        seen.append(b["pose.trajectory"])
+        raise Seen
+
+    monkeypatch.setattr(task_module, "forward", spy)
+    model = torch.nn.Linear(1, 1)
+    for flag, training in ((True, True), (True, False), (False, True)):
+        task = SeparationTask(WEIGHTS, None, augment_trajectory=flag)
+        model.train(training)
+        with pytest.raises(Seen):
+            task.loss(model, batch, torch.device("cpu"))
+    moved, val, off = seen
+    assert moved.shape == batch["pose.trajectory"].shape
+    assert not torch.equal(moved, batch["pose.trajectory"])    # training, on: augmented
+    assert torch.equal(val, batch["pose.trajectory"])          # eval mode: as read
+    assert torch.equal(off, batch["pose.trajectory"])          # off: as read
