@@ -19,6 +19,7 @@ COMMANDS = {
     "bench": "pipeline.tools.bench:bench",
     "separate": "pipeline.tools.separate:separate_cmd",
     "compare": "pipeline.tools.compare:compare_cmd",
+    "styles": "pipeline.tools.styles:styles_cmd",
     "params": "pipeline.params:params_cmd",
 }
 
