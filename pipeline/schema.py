@@ -520,12 +520,20 @@ class TrainParams(Section):
     same_class_partners: float = Field(0.0, ge=0.0, le=1.0, description="share of the training "
                                        "mixtures whose partner is a clip of another video of the "
                                        "first clip's class")
+    same_style_partners: float = Field(0.0, ge=0.0, le=1.0, description="share of the training "
+                                       "mixtures whose partner is a clip of another video and "
+                                       "class of the same composer style (two melodies, two "
+                                       "arpeggios; pipeline/data/dataset.py style_pools)")
 
     @model_validator(mode="after")
     def _partner_shares(self):
         if self.similar_partners + self.same_class_partners > 1.0:
             raise KeyProblem("same_class_partners", "similar_partners + same_class_partners must "
                              f"be <= 1, got {self.similar_partners} + {self.same_class_partners}")
+        total = self.similar_partners + self.same_class_partners + self.same_style_partners
+        if total > 1.0:
+            raise KeyProblem("same_style_partners", "similar_partners + same_class_partners + "
+                             f"same_style_partners must be <= 1, got {total:g}")
         return self
     # numerics
     amp: Annotated[Literal["auto", "bf16", "off"], BeforeValidator(_off_word)] = Field(

@@ -91,7 +91,8 @@ def main(params_path, pretrained, clips, pose, out, checkpoint, live, plots, max
     train_set, val_set = datasets(clips, pose, settings["seed"], Music11MixDataset,
                                   similar=settings["similar_partners"],
                                   similar_k=settings["similar_k"],
-                                  same_class=settings["same_class_partners"])
+                                  same_class=settings["same_class_partners"],
+                                  same_style=settings["same_style_partners"])
     torch.manual_seed(settings["seed"])
     model = with_classes(base, len(MUSIC11))
     fresh = transfer(base, model)

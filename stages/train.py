@@ -63,7 +63,8 @@ def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
     train_set, val_set = datasets(clips, pose, settings["seed"],
                                   similar=settings["similar_partners"],
                                   similar_k=settings["similar_k"],
-                                  same_class=settings["same_class_partners"])
+                                  same_class=settings["same_class_partners"],
+                                  same_style=settings["same_style_partners"])
     torch.manual_seed(settings["seed"])
     try:
         model = build_model(p.model)    # reads model.backbone_weights / vggish_weights, if set

@@ -222,3 +222,24 @@ def test_a_share_of_same_class_partners_beside_similar_ones(banded_dir):
     assert MixDataset(banded_dir, "train", train=False, same_class=1.0).same_pool is None
     with pytest.raises(ValueError, match="same_class"):
         MixDataset(banded_dir, "train", similar=0.7, same_class=0.5)
+
+
+def test_same_style_partners_are_other_classes_of_the_style(banded_dir):
+    # the fixture's classes 0-2 (bagpipe, clarinet, flute) all play melodies, 3 (drum) grooves
+    ds = MixDataset(banded_dir, "train", same_style=1.0)
+    assert [sorted({SIMILAR[j][1] for j in pool}) for pool in ds.style_pool] == \
+        [[1, 2], [1, 2], [0, 2], [0, 2], [0, 1], [0, 1], [], []]
+    drum_partners = set()
+    for epoch in range(8):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            j = int(ds[i]["clip"][1])
+            assert SIMILAR[j][0] != SIMILAR[i][0]
+            if SIMILAR[i][1] < 3:            # a melody: another video and class of melody
+                assert SIMILAR[j][1] < 3 and SIMILAR[j][1] != SIMILAR[i][1]
+            else:                            # no other class of its style: a uniform partner
+                drum_partners.add(SIMILAR[j][1])
+    assert drum_partners - {3}
+    assert MixDataset(banded_dir, "train", train=False, same_style=1.0).style_pool is None
+    with pytest.raises(ValueError, match="same_style"):
+        MixDataset(banded_dir, "train", same_class=0.5, same_style=0.6)

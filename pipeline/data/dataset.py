@@ -13,7 +13,10 @@ Sec. 3.3 and 4.1).
   (:func:`similar_clips`): hard pairs, which uniform pairs rarely give, without the same-class
   ones that a video-conditioned mask cannot tell apart. With ``same_class > 0`` that share takes
   its partner among the clips of other videos that share a class with the first: two
-  performers of one instrument, told apart only by their own motion.
+  performers of one instrument, told apart only by their own motion. With ``same_style > 0``
+  that share takes it among the clips of other videos and other classes whose classes have the
+  same composer styles (:func:`style_pools`: two melodies, two arpeggios), told apart only by
+  the instruments' timbre or the performers' own timing and pitch.
 
 Frames stay uint8 (N, F, H, W, 3) here; the model converts and normalises them (ImageNet mean and
 std), so workers ship a quarter of the bytes.
@@ -177,6 +180,20 @@ def spectral_profiles(ds: ClipDataset) -> np.ndarray:
     return prof / np.where(norm > 0, norm, 1.0)
 
 
+def style_pools(labels: np.ndarray, videos: np.ndarray) -> list[np.ndarray]:
+    """For each clip (``labels`` (n, 21) bool), the clips of other videos that share none of its
+    classes and whose classes have the same set of composer styles
+    (``pipeline.data.synth.instruments``: melody, chords, arpeggio, bass, drums, congas); empty
+    where there is none (the partner is then drawn uniformly)."""
+    from pipeline.classes import CLASSES
+    from pipeline.data.synth.instruments import INSTRUMENTS
+    style = np.array([INSTRUMENTS[c].style for c in CLASSES])
+    keys = ["+".join(sorted(set(style[row]))) for row in labels]
+    return [np.flatnonzero(np.array([k == keys[i] for k in keys])
+                           & ~(labels & labels[i]).any(axis=1) & (videos != videos[i]))
+            for i in range(len(keys))]
+
+
 def similar_clips(profiles: np.ndarray, video_id: np.ndarray, label: np.ndarray, k: int,
                   block: int = 1024) -> np.ndarray:
     """(n, k) for each clip the indices of the ``k`` clips most similar to it (cosine of the
@@ -208,7 +225,8 @@ class MixDataset(ClipDataset):
 
     def __init__(self, clip_dir, split: str, n_mix: int = 2, train: bool | None = None,
                  seed: int = 0, fields: Sequence[str] = CLIP_FIELDS, extra=None,
-                 similar: float = 0.0, similar_k: int = 16, same_class: float = 0.0):
+                 similar: float = 0.0, similar_k: int = 16, same_class: float = 0.0,
+                 same_style: float = 0.0):
         fields = tuple(dict.fromkeys(tuple(fields) + ("waveform",)))
         super().__init__(clip_dir, split, fields, extra)
         if n_mix < 1:
@@ -218,6 +236,9 @@ class MixDataset(ClipDataset):
                              f"{similar_k}")
         if not 0.0 <= same_class <= 1.0 or similar + same_class > 1.0:
             raise ValueError(f"same_class must lie in [0, 1 - similar], got {same_class}")
+        if not 0.0 <= same_style <= 1.0 or similar + same_class + same_style > 1.0:
+            raise ValueError(f"same_style must lie in [0, 1 - similar - same_class], got "
+                             f"{same_style}")
         if len(np.unique(self.video_id)) < n_mix:
             raise ValueError(f"{clip_dir}: split {split!r} has fewer than {n_mix} videos")
         self.n_mix, self.seed, self.epoch = n_mix, seed, 0
@@ -227,6 +248,9 @@ class MixDataset(ClipDataset):
                                          similar_k) if self.similar > 0 else None)
         self.same_class = same_class if self.train else 0.0
         self.same_pool = self._same_class_pools() if self.same_class > 0 else None
+        self.same_style = same_style if self.train else 0.0
+        self.style_pool = (style_pools(np.asarray(self.label) > 0, np.asarray(self.video_id))
+                           if self.same_style > 0 else None)
         self.pairs = None if self.train else np.stack(
             [self._partners(i, np.random.default_rng([seed, i])) for i in range(len(self))])
 
@@ -245,11 +269,13 @@ class MixDataset(ClipDataset):
 
     def _partners(self, i: int, rng: np.random.Generator) -> np.ndarray:
         chosen = [i]
-        # one draw decides the partner's kind: similar, same class, or uniform (none when both
-        # shares are 0, so the uniform pairs stay the ones drawn before the options existed)
-        u = rng.random() if (self.similar > 0 or self.same_class > 0) and self.n_mix > 1 else 1.0
+        # one draw decides the partner's kind: similar, same class, same style or uniform (none
+        # when every share is 0, so the uniform pairs stay the ones drawn before the options)
+        shares = self.similar + self.same_class + self.same_style
+        u = rng.random() if shares > 0 and self.n_mix > 1 else 1.0
         pool = (self.neighbours[i][self.neighbours[i] >= 0] if u < self.similar else
-                self.same_pool[i] if u < self.similar + self.same_class else ())
+                self.same_pool[i] if u < self.similar + self.same_class else
+                self.style_pool[i] if u < shares else ())
         if len(pool):
             chosen.append(int(pool[rng.integers(len(pool))]))
         while len(chosen) < self.n_mix:

@@ -43,13 +43,15 @@ def check_paths(clips: Path, pose: Path | None, out, checkpoint, live, plots) ->
 
 
 def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset,
-             similar: float = 0.0, similar_k: int = 16, same_class: float = 0.0):
+             similar: float = 0.0, similar_k: int = 16, same_class: float = 0.0,
+             same_style: float = 0.0):
     """The training mixtures (random pairs per epoch; ``similar``: the share whose partner is
-    a spectrally similar clip, ``same_class``: of the same class, :class:`MixDataset`) and the
+    a spectrally similar clip, ``same_class``: of the same class, ``same_style``: of another
+    class of the same composer style, :class:`MixDataset`) and the
     val mixtures (fixed pairs)."""
     extra = pose_extra(pose)
     train = dataset_cls(clips, "train", seed=seed, extra=extra, similar=similar,
-                        similar_k=similar_k, same_class=same_class)
+                        similar_k=similar_k, same_class=same_class, same_style=same_style)
     val = dataset_cls(clips, "val", seed=seed, extra=extra)
     return train, val
 
