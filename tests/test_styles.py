@@ -61,3 +61,9 @@ def test_the_command_prints_both_tables_and_refuses_classes_without_a_style(tmp_
     result = CliRunner().invoke(main, ["styles", str(music)])
     assert result.exit_code != 0
     assert "'clarinet2' has no composer style" in result.output
+
+
+def test_the_styles_are_those_the_composer_plays():
+    from pipeline.data.styles import STYLES
+    from pipeline.data.synth.instruments import INSTRUMENTS
+    assert STYLES == {name: i.style for name, i in INSTRUMENTS.items()}

@@ -183,11 +183,11 @@ def spectral_profiles(ds: ClipDataset) -> np.ndarray:
 def style_pools(labels: np.ndarray, videos: np.ndarray) -> list[np.ndarray]:
     """For each clip (``labels`` (n, 21) bool), the clips of other videos that share none of its
     classes and whose classes have the same set of composer styles
-    (``pipeline.data.synth.instruments``: melody, chords, arpeggio, bass, drums, congas); empty
-    where there is none (the partner is then drawn uniformly)."""
+    (``pipeline.data.styles.STYLES``: melody, chords, arpeggio, bass, drums, congas); empty where
+    there is none (the partner is then drawn uniformly)."""
     from pipeline.classes import CLASSES
-    from pipeline.data.synth.instruments import INSTRUMENTS
-    style = np.array([INSTRUMENTS[c].style for c in CLASSES])
+    from pipeline.data.styles import STYLES
+    style = np.array([STYLES[c] for c in CLASSES])
     keys = ["+".join(sorted(set(style[row]))) for row in labels]
     return [np.flatnonzero(np.array([k == keys[i] for k in keys])
                            & ~(labels & labels[i]).any(axis=1) & (videos != videos[i]))

@@ -1,6 +1,6 @@
 """``tribert styles EVAL``: an evaluation's mixtures grouped by the composer style of their parts.
 
-The embedded data's composer gives every class one style (``pipeline.data.synth.instruments``:
+The embedded data's composer gives every class one style (``pipeline.data.styles.STYLES``:
 melody, chords, arpeggio, bass, drums, congas). A model can tell two parts apart by their style
 (rhythm, texture, register) without hearing the instruments' timbre; two parts of one style but
 different classes (violin and saxophone, guzheng and pipa) it can only split by timbre, or by
@@ -26,13 +26,13 @@ COLUMNS = ("classes_1", "classes_2", "sdr_1", "sdr_2", "sdr_mix_1", "sdr_mix_2")
 
 def style_of(classes: str) -> str:
     """The style of a part's class (a duet's ``a+b``: both styles joined with ``+``)."""
-    from pipeline.data.synth.instruments import INSTRUMENTS
+    from pipeline.data.styles import STYLES
     names = classes.split("+")
-    unknown = [c for c in names if c not in INSTRUMENTS]
+    unknown = [c for c in names if c not in STYLES]
     if unknown:
         raise click.ClickException(f"class {unknown[0]!r} has no composer style (only the "
                                    f"embedded synthetic data's classes have one)")
-    return "+".join(sorted(INSTRUMENTS[c].style for c in names))
+    return "+".join(sorted(STYLES[c] for c in names))
 
 
 def _row(name: str, rows: list[dict]) -> dict:
