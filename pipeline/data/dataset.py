@@ -188,10 +188,11 @@ def style_pools(labels: np.ndarray, videos: np.ndarray) -> list[np.ndarray]:
     from pipeline.classes import CLASSES
     from pipeline.data.styles import STYLES
     style = np.array([STYLES[c] for c in CLASSES])
-    keys = ["+".join(sorted(set(style[row]))) for row in labels]
-    return [np.flatnonzero(np.array([k == keys[i] for k in keys])
-                           & ~(labels & labels[i]).any(axis=1) & (videos != videos[i]))
-            for i in range(len(keys))]
+    _, key = np.unique(["+".join(sorted(set(style[row]))) for row in labels],
+                       return_inverse=True)
+    return [np.flatnonzero((key == key[i]) & ~(labels & labels[i]).any(axis=1)
+                           & (videos != videos[i]))
+            for i in range(len(key))]
 
 
 def similar_clips(profiles: np.ndarray, video_id: np.ndarray, label: np.ndarray, k: int,
