@@ -106,3 +106,17 @@ def assert_same_shards(a: Path, b: Path) -> None:
         for k in x:
             assert x[k].dtype == y[k].dtype and x[k].shape == y[k].shape, f"{name}: {k}"
             assert np.array_equal(x[k], y[k]), f"{name}: {k} differs"
+
+
+def write_mixtures(path: Path, rows: list[dict]) -> Path:
+    """An evaluate folder ``path`` whose mixtures.csv holds ``rows`` (each a dict of some of its
+    columns; the others read 0)."""
+    import csv
+
+    from pipeline.evaluate.separation import csv_columns
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / "mixtures.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, csv_columns(), lineterminator="\n")
+        w.writeheader()
+        w.writerows({**{c: "0.000000" for c in csv_columns()}, **r} for r in rows)
+    return path

@@ -1,7 +1,6 @@
 """`tribert compare`: the paired difference of two evaluations of the same mixtures."""
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.evaluate.separation import csv_columns
+from support import write_mixtures
 
 
 def write_run(path, sdr_single, sdr_multi, videos=None):
@@ -17,17 +16,10 @@ def write_run(path, sdr_single, sdr_multi, videos=None):
     for s, values in (("single", sdr_single), ("multi", sdr_multi)):
         for i, v in enumerate(values):
             v1, v2 = (videos or {}).get((s, i), (f"{s}{i}a", f"{s}{i}b"))
-            row = {c: "0.000000" for c in csv_columns()}
-            row.update(set=s, index=i, video_1=v1, video_2=v2, kind_1="solo", kind_2="solo",
-                       classes_1="tuba", classes_2="flute", sdr=f"{v:.6f}", sdr_mix="0.100000",
-                       failed="")
-            rows.append(row)
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / "mixtures.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, csv_columns(), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    return path
+            rows.append(dict(set=s, index=i, video_1=v1, video_2=v2, kind_1="solo",
+                             kind_2="solo", classes_1="tuba", classes_2="flute",
+                             sdr=f"{v:.6f}", sdr_mix="0.100000", failed=""))
+    return write_mixtures(path, rows)
 
 
 def run(*args):

@@ -1,14 +1,12 @@
 """`tribert styles`: an evaluation's mixtures grouped by the composer style of their parts."""
 from __future__ import annotations
 
-import csv
-
 import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.evaluate.separation import csv_columns
 from pipeline.tools.styles import style_table
+from support import write_mixtures
 
 # (classes_1, classes_2, part 1 and part 2 over the mixture, swapped-videos SDR); the mixture's
 # SDR is 0 for each part, so a part's gain is its SDR
@@ -19,19 +17,11 @@ ROWS = [("violin", "saxophone", 2.0, 4.0, -1.0),        # melody / melody
 
 
 def write(path, rows=ROWS, swap=True):
-    out = []
-    for i, (c1, c2, g1, g2, swapped) in enumerate(rows):
-        row = {c: "0.000000" for c in csv_columns()}
-        row.update(set="single", index=i, video_1=f"a{i}", video_2=f"b{i}", kind_1="solo",
-                   kind_2="solo", classes_1=c1, classes_2=c2, sdr_1=g1, sdr_2=g2,
-                   sdr=(g1 + g2) / 2, swap_sdr=swapped if swap else "", failed="")
-        out.append(row)
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / "mixtures.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, csv_columns(), lineterminator="\n")
-        w.writeheader()
-        w.writerows(out)
-    return path
+    return write_mixtures(path, [
+        dict(set="single", index=i, video_1=f"a{i}", video_2=f"b{i}", kind_1="solo",
+             kind_2="solo", classes_1=c1, classes_2=c2, sdr_1=g1, sdr_2=g2, sdr=(g1 + g2) / 2,
+             swap_sdr=swapped if swap else "", failed="")
+        for i, (c1, c2, g1, g2, swapped) in enumerate(rows)])
 
 
 def test_groups_by_style_pair_and_by_class_relation(tmp_path):
