@@ -27,7 +27,7 @@ from pipeline.data import checks
 from pipeline.data.dataset import MixDataset
 from pipeline.pose.trajectory import check_trajectory
 from pipeline.params import load_stage_params, params_hash, to_dict
-from pipeline.train.runner import check_paths, data_fingerprint, datasets, run
+from pipeline.train.runner import check_paths, data_fingerprint, datasets, partner_settings, run
 from pipeline.train.solver import Paths
 
 MUSIC11_COLUMNS = [CLASS_INDEX[c] for c in MUSIC11]   # 21-class label column of each MUSIC class
@@ -89,10 +89,7 @@ def main(params_path, pretrained, clips, pose, out, checkpoint, live, plots, max
     except ValueError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
     train_set, val_set = datasets(clips, pose, settings["seed"], Music11MixDataset,
-                                  similar=settings["similar_partners"],
-                                  similar_k=settings["similar_k"],
-                                  same_class=settings["same_class_partners"],
-                                  same_style=settings["same_style_partners"])
+                                  **partner_settings(settings))
     torch.manual_seed(settings["seed"])
     model = with_classes(base, len(MUSIC11))
     fresh = transfer(base, model)

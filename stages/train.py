@@ -32,7 +32,7 @@ from model.build import build_model, frames_backbone
 from pipeline.params import load_stage_params, params_hash, to_dict
 from pipeline.train.frames_pretrain import pretrain_cached
 from pipeline.pose.trajectory import check_trajectory
-from pipeline.train.runner import check_paths, data_fingerprint, datasets, run
+from pipeline.train.runner import check_paths, data_fingerprint, datasets, partner_settings, run
 from pipeline.train.solver import Paths
 
 
@@ -61,10 +61,7 @@ def main(params_path, clips, pose, out, checkpoint, live, plots, max_steps):
         except ValueError as e:
             raise click.ClickException(str(e).splitlines()[0]) from None
     train_set, val_set = datasets(clips, pose, settings["seed"],
-                                  similar=settings["similar_partners"],
-                                  similar_k=settings["similar_k"],
-                                  same_class=settings["same_class_partners"],
-                                  same_style=settings["same_style_partners"])
+                                  **partner_settings(settings))
     torch.manual_seed(settings["seed"])
     try:
         model = build_model(p.model)    # reads model.backbone_weights / vggish_weights, if set

@@ -41,7 +41,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from pipeline.classes import CLASSES
 from pipeline.data import shards
+from pipeline.data.styles import STYLES
 
 CLIP_FIELDS = ("frames", "waveform", "label")
 TRAIN_GAIN = (0.5, 1.5)
@@ -185,8 +187,6 @@ def style_pools(labels: np.ndarray, videos: np.ndarray) -> list[np.ndarray]:
     classes and whose classes have the same set of composer styles
     (``pipeline.data.styles.STYLES``: melody, chords, arpeggio, bass, drums, congas); empty where
     there is none (the partner is then drawn uniformly)."""
-    from pipeline.classes import CLASSES
-    from pipeline.data.styles import STYLES
     style = np.array([STYLES[c] for c in CLASSES])
     _, key = np.unique(["+".join(sorted(set(style[row]))) for row in labels],
                        return_inverse=True)

@@ -18,6 +18,7 @@ from collections import defaultdict
 import click
 import numpy as np
 
+from pipeline.data.styles import STYLES
 from pipeline.tools.compare import read_mixtures
 
 SEPARATED_DB = 6.0
@@ -26,7 +27,6 @@ COLUMNS = ("classes_1", "classes_2", "sdr_1", "sdr_2", "sdr_mix_1", "sdr_mix_2")
 
 def style_of(classes: str) -> str:
     """The style of a part's class (a duet's ``a+b``: both styles joined with ``+``)."""
-    from pipeline.data.styles import STYLES
     names = classes.split("+")
     unknown = [c for c in names if c not in STYLES]
     if unknown:

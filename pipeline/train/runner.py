@@ -42,6 +42,13 @@ def check_paths(clips: Path, pose: Path | None, out, checkpoint, live, plots) ->
         set_aside_unreadable(checkpoint, log=lambda m: click.echo(f"train: {m}", err=True))
 
 
+def partner_settings(settings: dict) -> dict:
+    """The train section's partner draws as :func:`datasets`' keyword arguments."""
+    return {"similar": settings["similar_partners"], "similar_k": settings["similar_k"],
+            "same_class": settings["same_class_partners"],
+            "same_style": settings["same_style_partners"]}
+
+
 def datasets(clips: Path, pose: Path | None, seed: int, dataset_cls=MixDataset,
              similar: float = 0.0, similar_k: int = 16, same_class: float = 0.0,
              same_style: float = 0.0):

@@ -28,8 +28,8 @@ from pipeline.separation import metrics
 from pipeline.separation.infer import check_mask, forward, separation_estimates
 from pipeline.separation.metrics import score_estimates
 from pipeline.train import losses
-from pipeline.train.augment import TRAJECTORY, trajectories as augment_trajectories
-from pipeline.train.augment import augment as augment_batch
+from pipeline.train.augment import TRAJECTORY, augment as augment_batch, \
+    trajectories as augment_trajectories
 
 STREAM_SCORES = {"visual": "visual_scores", "pose": "pose_scores", "audio": "audio_logits"}
 
