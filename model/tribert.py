@@ -74,6 +74,9 @@ class TriBERT(nn.Module):
         # Training only: critic (width of :class:`model.heads.SpectrogramCritic`, the instrument
           classifier of separated spectrograms that ``train.loss.separated`` trains with; 0 =
           none, the paper's; inference never runs it)
+        # Diagnostic: oracle (the U-Net conditioned on each source's true class, the batch's
+          ``label``, instead of the fused feature: what perfect recognition of the instrument
+          would give the separation; such a model cannot separate a user's video)
 
     Inputs (a dict): ``frames`` (B, N, T, 3, H, W) float ImageNet-normalised, or (B, N, T, H, W, 3)
     uint8 as the shards store them (normalised here); ``pose`` (B, N, T, P, 256, 68) ST-GCN
@@ -85,6 +88,7 @@ class TriBERT(nn.Module):
     Without ``pose``/``boxes``/``absent`` every person counts as absent (the pose stream is then
     its SOS token only). Optional ``erase``: stream names whose tokens are all replaced by the
     mask token for this call (the constructor's ``erase`` does it always: supplement Table 1).
+    With ``oracle``: ``label`` (B, N, C) each source's multi-hot classes.
 
     Outputs (a dict): ``mask_logits`` (B, N, 256, 256); ``visual_scores``, ``pose_scores``
     (B, N, C) WSDDN scores in [0, 1]; ``audio_logits`` (B, N, C); ``frame_scores``
@@ -108,7 +112,7 @@ class TriBERT(nn.Module):
                  pose_joints: int = 68, erase: str = "none", film: bool = False,
                  input_norm: bool = False, synthesizer: int = 0, motion: int = 0,
                  motion_fps: float = 8.0, motion_bands: int = 0, motion_pitch: int = 0,
-                 critic: int = 0):
+                 critic: int = 0, oracle: bool = False):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
@@ -150,6 +154,9 @@ class TriBERT(nn.Module):
         self.motion = (PoseMotion(persons, pose_joints, motion, synthesizer, motion_fps,
                                   motion_bands, motion_pitch) if motion else None)
         self.critic = SpectrogramCritic(critic, num_classes) if critic else None
+        # diagnostic (model.oracle): the U-Net conditioned on each source's true class in place
+        # of the fused feature, the ceiling of what recognising the instrument can give
+        self.oracle = nn.Linear(num_classes, fused) if oracle else None
         if motion_bands:
             # each source's band term subtracts the others': its outputs depend on every
             # source's video (the model stays symmetric in its sources, so swapping two videos
@@ -221,6 +228,8 @@ class TriBERT(nn.Module):
             pose_scores = self.pose_head(tokens["pose"][:, 1:], region["pose"])
             audio_logits = self.audio_head(tokens["audio"])
             fused = fuse([self.poolers[s](tokens[s]) for s in STREAMS], self.fusion)
+            if self.oracle is not None:
+                fused = self.oracle_condition(batch, fused)
         with torch.profiler.record_function("tribert.unet"):
             feats = self.unet.encode(batch["log_mag_mix"])
             motion, pitch = self.motion_terms(batch, B, N)
@@ -243,6 +252,16 @@ class TriBERT(nn.Module):
             "tokens": {s: per_source(t) for s, t in tokens.items()},
             "inputs": {s: per_source(t) for s, t in inputs.items()},
         }
+
+    def oracle_condition(self, batch: dict, fused: torch.Tensor) -> torch.Tensor:
+        """model.oracle: sigmoid of a learned map of each source's true labels (the batch's
+        ``label``, (B, N, C) multi-hot) in the fused feature's place and range, (B * N, p)."""
+        if "label" not in batch:
+            raise ValueError("model.oracle: this model is conditioned on each source's true "
+                             "class and needs the batch's 'label' (evaluate gives it; "
+                             "`tribert separate` on a user's video cannot)")
+        labels = batch["label"].to(fused.device, fused.dtype)
+        return torch.sigmoid(self.oracle(labels.reshape(fused.shape[0], -1)))
 
     def motion_terms(self, batch: dict, B: int, N: int):
         """(terms, pitch): (B, N, K + 1 [+ bands], T) the time-varying synthesizer terms of

@@ -377,6 +377,9 @@ class ModelParams(Section):
     critic: int = Field(0, ge=0, le=1024, description="training only: width of the instrument "
                         "classifier of separated spectrograms that train.loss.separated trains "
                         "with (model/heads.py SpectrogramCritic); 0 = none (the paper's)")
+    oracle: bool = Field(False, description="diagnostic: the U-Net conditioned on each source's "
+                         "true class instead of the fused feature (the ceiling of recognising "
+                         "the instrument; evaluate only: `tribert separate` refuses it)")
     num_classes: int = Field(21, ge=1, le=1000)
     frames: int = Field(3, ge=1, le=64, description="sampled frames per clip")
     persons: int = Field(2, ge=1, le=8, description="pose tokens per frame (= visual tokens "
@@ -409,6 +412,8 @@ class ModelParams(Section):
         if self.motion_pitch and not self.motion and self.arch == "tribert":
             raise KeyProblem("motion_pitch", "motion_pitch > 0 needs motion > 0 (the motion "
                              "branch gives the activations)")
+        if self.oracle and self.arch != "tribert":
+            raise KeyProblem("oracle", "oracle conditioning is TriBERT's (arch: tribert)")
         if 256 % (2 ** r["unet_depth"]):
             raise KeyProblem("unet_depth", f"256 bins are not divisible by 2^{r['unet_depth']}")
         return self

@@ -169,3 +169,10 @@ def test_the_separated_term_needs_a_critic_in_one_line(root):
                                            "model.arch": "sop"})
     p = load_params(root / "params.yaml", {"train.loss.separated": 0.5, "model.critic": 8})
     assert p.model.critic == 8 and p.train.loss.separated == 0.5
+
+
+def test_oracle_conditioning_is_tribert_s_in_one_line(root):
+    with pytest.raises(ParamsError, match="model.oracle: oracle conditioning is TriBERT's") as e:
+        load_params(root / "params.yaml", {"model.oracle": True, "model.arch": "sop"})
+    assert "\n" not in str(e.value)
+    assert load_params(root / "params.yaml", {"model.oracle": True}).model.oracle is True

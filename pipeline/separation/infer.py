@@ -58,6 +58,9 @@ def model_inputs(model, batch: dict, feats: dict, device: torch.device) -> dict:
         inputs["trajectory"] = inputs["trajectory"].float()
     elif "pose_channels" in getattr(model, "module", model).init_kwargs:  # a model with pose
         inputs.update(erased_pose(model, *frames.shape[:2], device))
+    if getattr(getattr(model, "module", model), "init_kwargs", {}).get("oracle") \
+            and "label" in batch:
+        inputs["label"] = batch["label"].to(device, non_blocking=True).float()
     return inputs
 
 
@@ -134,7 +137,8 @@ def ideal_mask_waveforms(feats: dict) -> torch.Tensor:
     return masks_to_waveforms(feats["masks"], feats, "binary", 0.5)
 
 
-SWAPPED = ("frames",) + tuple(POSE_FIELDS) + tuple(POSE_FIELDS.values())
+# (an oracle-conditioned model's ``label`` stands for its video: model.oracle)
+SWAPPED = ("frames", "label") + tuple(POSE_FIELDS) + tuple(POSE_FIELDS.values())
 
 
 def swap_videos(batch: dict) -> dict:

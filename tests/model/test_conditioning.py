@@ -160,3 +160,33 @@ def test_a_model_in_training_mode_gets_a_real_second_pass():
     with pytest.raises(ValueError, match="unknown"):
         separation_estimates(model.eval(), _dataset_batch(), torch.device("cpu"), 0.5,
                              variants={"swapped"})
+
+
+def _labels(B=2, N=2, C=5) -> torch.Tensor:
+    y = torch.zeros(B, N, C)
+    y[0, 0, 1] = y[0, 1, 3] = y[1, 0, 0] = y[1, 1, 4] = 1.0
+    return y
+
+
+@torch.no_grad()
+def test_an_oracle_model_is_conditioned_on_the_labels_not_the_frames():
+    """model.oracle: each source's mask follows its true class (the batch's ``label``), not its
+    frames; the other source's mask stays; swapping the videos (labels included) swaps the
+    masks; without labels the model refuses in one line."""
+    torch.manual_seed(0)
+    model = TriBERT(**{**TINY, **VARIANTS["synthesizer"], "oracle": True}).eval()
+    batch = dict(make_batch(), label=_labels())
+    before = model(batch)["mask_logits"]
+    new_frames = dict(batch, frames=batch["frames"].clone())
+    new_frames["frames"][0, 1] = torch.randn(new_frames["frames"][0, 1].shape)
+    torch.testing.assert_close(model(new_frames)["mask_logits"], before, rtol=0, atol=1e-6)
+    relabelled = dict(batch, label=batch["label"].clone())
+    relabelled["label"][0, 1] = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0])
+    after = model(relabelled)["mask_logits"]
+    assert (after[0, 1] - before[0, 1]).abs().max() > 1e-4, "source (0, 1)'s mask ignores its class"
+    torch.testing.assert_close(after[0, 0], before[0, 0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(after[1], before[1], rtol=0, atol=1e-6)
+    torch.testing.assert_close(model(swap_videos(batch))["mask_logits"], before.flip(1),
+                               rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="model.oracle.*'label'"):
+        model(make_batch())
