@@ -74,6 +74,9 @@ class TriBERT(nn.Module):
         # Training only: critic (width of :class:`model.heads.SpectrogramCritic`, the instrument
           classifier of separated spectrograms that ``train.loss.separated`` trains with; 0 =
           none, the paper's; inference never runs it)
+        # Training only: bin_classes (a linear map of the synthesizer's K maps to class logits
+          per time-frequency bin, trained by ``train.loss.bins`` towards the class of the
+          source that dominates each bin; inference never runs it)
         # Diagnostic: oracle (the U-Net conditioned on each source's true class, the batch's
           ``label``, instead of the fused feature: what perfect recognition of the instrument
           would give the separation; such a model cannot separate a user's video)
@@ -112,7 +115,7 @@ class TriBERT(nn.Module):
                  pose_joints: int = 68, erase: str = "none", film: bool = False,
                  input_norm: bool = False, synthesizer: int = 0, motion: int = 0,
                  motion_fps: float = 8.0, motion_bands: int = 0, motion_pitch: int = 0,
-                 critic: int = 0, oracle: bool = False):
+                 critic: int = 0, oracle: bool = False, bin_classes: bool = False):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
@@ -157,6 +160,11 @@ class TriBERT(nn.Module):
         # diagnostic (model.oracle): the U-Net conditioned on each source's true class in place
         # of the fused feature, the ceiling of what recognising the instrument can give
         self.oracle = nn.Linear(num_classes, fused) if oracle else None
+        if bin_classes and not synthesizer:
+            raise ValueError("bin_classes needs synthesizer > 0 (it classifies the bins from "
+                             "the synthesizer's K maps)")
+        # training only (train.loss.bins): each bin's instrument read off the K maps
+        self.bin_classes = nn.Linear(synthesizer, num_classes) if bin_classes else None
         if motion_bands:
             # each source's band term subtracts the others': its outputs depend on every
             # source's video (the model stays symmetric in its sources, so swapping two videos
@@ -233,7 +241,12 @@ class TriBERT(nn.Module):
         with torch.profiler.record_function("tribert.unet"):
             feats = self.unet.encode(batch["log_mag_mix"])
             motion, pitch = self.motion_terms(batch, B, N)
-            mask_logits = self.unet.decode(feats, fused.reshape(B, N, -1), motion)
+            bins = self.bin_classes is not None and self.training
+            mask_logits = self.unet.decode(feats, fused.reshape(B, N, -1), motion, maps=bins)
+            if bins:
+                mask_logits, maps = mask_logits
+                # (B, K, F, T) channels-last: (B, F, T, K) is its storage; -> (B, F, T, C)
+                bin_logits = self.bin_classes(maps.permute(0, 2, 3, 1))
             if pitch is not None:
                 mask_logits = mask_logits + pitch.to(mask_logits.dtype)
 
@@ -249,6 +262,8 @@ class TriBERT(nn.Module):
             "fused": per_source(fused),
             # model.motion_pitch: its harmonic term alone (train.loss.pitch), (B, N, 256, 256)
             **({} if pitch is None else {"pitch_logits": pitch}),
+            # model.bin_classes, in training: each bin's class logits (B, F, T, C)
+            **({"bin_logits": bin_logits} if bins else {}),
             "tokens": {s: per_source(t) for s, t in tokens.items()},
             "inputs": {s: per_source(t) for s, t in inputs.items()},
         }

@@ -208,12 +208,13 @@ class AttentionUNet(nn.Module):
         return feats[:-1] + [self.bottleneck(x)]
 
     def decode(self, feats: list[torch.Tensor], feature: torch.Tensor,
-               motion: torch.Tensor | None = None) -> torch.Tensor:
+               motion: torch.Tensor | None = None, maps: bool = False):
         """Encoder outputs of B mixtures + features (B, N, D) -> mask logits (B, N, F, T).
         ``motion`` (B, N, K + 1 [+ bands], T) with the synthesizer: per time frame, changes of the
         K weights, a bias and optionally a coarse frequency profile (:mod:`model.motion`);
         (B, N, D, T) with the per-source decoder: features that modulate every decoder level
-        per time frame (:class:`MotionFiLM`)."""
+        per time frame (:class:`MotionFiLM`). ``maps`` (synthesizer only): return
+        (mask logits, the mixture's K maps a (B, K, F, T))."""
         B, N, D = feature.shape
         if self.synthesizer is not None:
             x = feats[-1]
@@ -223,14 +224,17 @@ class AttentionUNet(nn.Module):
             a = self.ups[-1](x)                                            # (B, K, F, T)
             w = self.synthesizer(feature)                                  # (B, N, K)
             if motion is None:
-                return synthesize(a, w)
-            K = w.shape[-1]
-            # (w_nk + g_nk(t)) a_k(f, t) summed over k, + g_n0(t)
-            out = synthesize(a, w[..., None] + motion[:, :, :K].to(w.dtype))
-            out = out + motion[:, :, K:K + 1].to(out.dtype)
-            if motion.shape[2] > K + 1:   # model.motion_bands: + b_n(f, t) - mean of the others'
-                out = out + band_terms(motion[:, :, K + 1:].to(out.dtype), out.shape[2])
-            return out
+                out = synthesize(a, w)
+            else:
+                K = w.shape[-1]
+                # (w_nk + g_nk(t)) a_k(f, t) summed over k, + g_n0(t)
+                out = synthesize(a, w[..., None] + motion[:, :, :K].to(w.dtype))
+                out = out + motion[:, :, K:K + 1].to(out.dtype)
+                if motion.shape[2] > K + 1:   # model.motion_bands: + b_n(f, t) - others' mean
+                    out = out + band_terms(motion[:, :, K + 1:].to(out.dtype), out.shape[2])
+            return (out, a) if maps else out
+        if maps:
+            raise ValueError("decode(maps=True) needs the synthesizer (its K maps)")
         # share the mixture's encoder output among its N sources: (B, ...) -> (B * N, ...)
         feats = [to_format(f.repeat_interleave(N, dim=0), self) for f in feats]
         v = feature.reshape(B * N, D)

@@ -377,6 +377,9 @@ class ModelParams(Section):
     critic: int = Field(0, ge=0, le=1024, description="training only: width of the instrument "
                         "classifier of separated spectrograms that train.loss.separated trains "
                         "with (model/heads.py SpectrogramCritic); 0 = none (the paper's)")
+    bin_classes: bool = Field(False, description="training only: a linear map of the "
+                              "synthesizer's K maps to class logits per time-frequency bin that "
+                              "train.loss.bins trains (needs synthesizer > 0; not the paper's)")
     oracle: bool = Field(False, description="diagnostic: the U-Net conditioned on each source's "
                          "true class instead of the fused feature (the ceiling of recognising "
                          "the instrument; evaluate only: `tribert separate` refuses it)")
@@ -412,6 +415,9 @@ class ModelParams(Section):
         if self.motion_pitch and not self.motion and self.arch == "tribert":
             raise KeyProblem("motion_pitch", "motion_pitch > 0 needs motion > 0 (the motion "
                              "branch gives the activations)")
+        if self.bin_classes and not (self.synthesizer and self.arch == "tribert"):
+            raise KeyProblem("bin_classes", "bin_classes needs arch tribert and synthesizer > 0 "
+                             "(it reads the synthesizer's K maps)")
         if self.oracle and self.arch != "tribert":
             raise KeyProblem("oracle", "oracle conditioning is TriBERT's (arch: tribert)")
         if 256 % (2 ** r["unet_depth"]):
@@ -470,6 +476,9 @@ class LossWeights(Section):
                          "term on model.motion_pitch's harmonic term alone: the pose's "
                          "per-semitone activations trained to predict each source's mask by "
                          "themselves (not the paper's); 0 = off (pipeline/train/losses.py)")
+    bins: float = Field(0.0, ge=0.0, le=1000.0, description="every time-frequency bin "
+                        "classified by model.bin_classes as the instrument of the source that "
+                        "dominates it (not the paper's); 0 = off (pipeline/train/losses.py)")
 
 
 class TrainParams(Section):
@@ -723,6 +732,13 @@ class ParamsFile(Section):
                                           and self.model.motion_pitch):
             raise KeyProblem("train.loss.pitch", "a weight > 0 needs model.arch tribert, "
                              "model.motion > 0 and model.motion_pitch > 0 (the term it trains)")
+        return self
+
+    @model_validator(mode="after")
+    def _bin_classes_for_bins(self):
+        if self.train.loss.bins and not (self.model.arch == "tribert" and self.model.bin_classes):
+            raise KeyProblem("train.loss.bins", "a weight > 0 needs model.arch tribert and "
+                             "model.bin_classes true (the head it trains)")
         return self
 
     @model_validator(mode="after")

@@ -176,3 +176,15 @@ def test_oracle_conditioning_is_tribert_s_in_one_line(root):
         load_params(root / "params.yaml", {"model.oracle": True, "model.arch": "sop"})
     assert "\n" not in str(e.value)
     assert load_params(root / "params.yaml", {"model.oracle": True}).model.oracle is True
+
+
+def test_the_bins_term_needs_the_bin_classes_head_in_one_line(root):
+    with pytest.raises(ParamsError) as e:
+        load_params(root / "params.yaml", {"train.loss.bins": 1.0})
+    assert "train.loss.bins: a weight > 0 needs model.arch tribert and model.bin_classes " \
+        "true" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ParamsError, match="model.bin_classes: bin_classes needs arch tribert "
+                                          "and synthesizer > 0"):
+        load_params(root / "params.yaml", {"model.bin_classes": True, "model.synthesizer": 0})
+    p = load_params(root / "params.yaml", {"train.loss.bins": 1.0, "model.bin_classes": True})
+    assert p.model.bin_classes and p.train.loss.bins == 1.0

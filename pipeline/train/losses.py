@@ -107,6 +107,20 @@ def audio_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
 
 
+def bin_class_loss(bin_logits: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor,
+                   weight: torch.Tensor) -> torch.Tensor:
+    """model.bin_classes' term: every time-frequency bin classified (one BCE per class) as the
+    classes of the source whose ideal binary mask holds it (none where no source dominates),
+    weighted per bin like :func:`mask_loss`, summed over the classes and divided by the N
+    sources (the mask term's scale). ``bin_logits`` (B, F, T, C), ``masks`` (B, N, F, T),
+    ``labels`` (B, N, C), ``weight`` (B, 1, F, T)."""
+    N = masks.shape[1]
+    target = torch.einsum("bnft,bnc->bftc", masks.float(), labels.float()).clamp(max=1.0)
+    w = weight.float().permute(0, 2, 3, 1)                                 # (B, F, T, 1)
+    bce = F.binary_cross_entropy_with_logits(bin_logits.float(), target, reduction="none")
+    return (bce * w).sum(-1).mean() / N
+
+
 def tribert_loss(out: dict, feats: dict, labels: torch.Tensor, signal: str | None = None,
                  signal_cap: float = SIGNAL_CAP_DB, critic: torch.nn.Module | None = None,
                  separated: str = "normalized") -> dict[str, torch.Tensor]:
@@ -118,7 +132,8 @@ def tribert_loss(out: dict, feats: dict, labels: torch.Tensor, signal: str | Non
     capped at ``signal_cap`` dB (it needs ``feats``' ``sources`` and ``mix_spec``). With a
     ``critic`` also ``"separated"``, :func:`separated_loss` of the ``separated`` mask kind. With
     ``pitch_logits`` in ``out`` (``model.motion_pitch``) also ``"pitch"``, :func:`mask_loss` of
-    that term alone."""
+    that term alone. With ``bin_logits`` (``model.bin_classes``, in training) also ``"bins"``,
+    :func:`bin_class_loss`."""
     zero = out["mask_logits"].new_zeros(())
     terms = {"mask": mask_loss(out["mask_logits"], feats["masks"], feats["weight"])}
     terms["visual"] = wsddn_loss(out["visual_scores"], labels) if "visual_scores" in out else zero
@@ -132,6 +147,8 @@ def tribert_loss(out: dict, feats: dict, labels: torch.Tensor, signal: str | Non
         # model.motion_pitch's harmonic term by itself as each source's mask: what the pose's
         # pitch activations alone say about where the source is (train.loss.pitch)
         terms["pitch"] = mask_loss(out["pitch_logits"], feats["masks"], feats["weight"])
+    if "bin_logits" in out:
+        terms["bins"] = bin_class_loss(out["bin_logits"], feats["masks"], labels, feats["weight"])
     return terms
 
 

@@ -190,3 +190,27 @@ def test_an_oracle_model_is_conditioned_on_the_labels_not_the_frames():
                                rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="model.oracle.*'label'"):
         model(make_batch())
+
+
+def test_the_bin_classes_head_reads_the_synthesizer_maps_in_training_only():
+    """model.bin_classes: in training the outputs hold class logits per bin (B, F, T, C) whose
+    gradient reaches the decoder that makes the K maps; in eval none are made, and the masks
+    are those of the same weights without the head."""
+    torch.manual_seed(0)
+    kwargs = {**TINY, **VARIANTS["motion"]}
+    model = TriBERT(**kwargs, bin_classes=True)
+    batch = make_batch()
+    out = model.train()(batch)
+    assert out["bin_logits"].shape == (2, 256, 256, TINY["num_classes"])
+    out["bin_logits"].square().mean().backward()
+    assert model.unet.ups[-1][-1].weight.grad.abs().sum() > 0
+    model.eval()
+    plain = TriBERT(**kwargs)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith("bin_classes.")})
+    with torch.no_grad():
+        got = model(batch)
+        assert "bin_logits" not in got
+        torch.testing.assert_close(got["mask_logits"], plain.eval()(batch)["mask_logits"])
+    with pytest.raises(ValueError, match="bin_classes needs synthesizer > 0"):
+        TriBERT(**TINY, bin_classes=True)

@@ -214,3 +214,33 @@ def test_the_pitch_term_is_the_mask_loss_of_the_harmonic_term_alone_and_only_wit
     torch.testing.assert_close(terms["pitch"], losses.mask_loss(out["pitch_logits"],
                                                                 feats["masks"], feats["weight"]))
     assert abs(float(terms["pitch"] - terms["mask"])) > 1e-3
+
+
+def test_the_bins_term_classifies_each_bin_as_its_dominant_source_s_instrument():
+    """train.loss.bins: a bin held by source n's ideal mask has source n's classes as targets
+    (the other classes 0; no class where no source dominates), each bin weighted as in the
+    mask term; logits that say so score near 0, the same logits with the sources' classes
+    exchanged score high; zero-weight bins count nothing; the term comes with ``bin_logits``."""
+    masks = torch.zeros(1, 2, 2, 3)
+    masks[0, 0, 0, :] = 1.0            # frequency row 0: source 0; row 1, frames 0-1: source 1
+    masks[0, 1, 1, :2] = 1.0           # bin (1, 2): no source dominates
+    labels = torch.tensor([[[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+    weight = torch.ones(1, 1, 2, 3)
+    target = torch.zeros(1, 2, 3, 3)
+    target[0, 0, :, 1] = 1.0
+    target[0, 1, :2, 2] = 1.0
+    right = (target * 2 - 1) * 20.0
+    assert float(losses.bin_class_loss(right, masks, labels, weight)) < 1e-6
+    wrong = right[..., [0, 2, 1]]
+    bad = float(losses.bin_class_loss(wrong, masks, labels, weight))
+    # 5 dominated bins x 2 wrong classes x 20 nats, over 6 bins and 2 sources
+    assert bad == pytest.approx(5 * 2 * 20.0 / 6 / 2, rel=1e-4)
+    unweighted = weight.clone()
+    unweighted[0, 0, 0, :] = 0.0       # source 0's bins no longer count
+    assert float(losses.bin_class_loss(wrong, masks, labels, unweighted)) == pytest.approx(
+        2 * 2 * 20.0 / 6 / 2, rel=1e-4)
+    out = {"mask_logits": torch.zeros(1, 2, 2, 3)}
+    feats = {"masks": masks, "weight": weight}
+    assert "bins" not in losses.tribert_loss(out, feats, labels)
+    terms = losses.tribert_loss({**out, "bin_logits": wrong}, feats, labels)
+    assert float(terms["bins"]) == pytest.approx(bad)
