@@ -393,7 +393,8 @@ def test_a_video_with_nobody_is_named(data, tmp_path):
     assert str(video(data, SOLO)) in msg and "no performer" in msg
 
 
-@pytest.mark.parametrize("kind", ["garbage", "not_a_package", "wrong_pose", "sop", "other_version"])
+@pytest.mark.parametrize("kind", ["garbage", "not_a_package", "wrong_pose", "sop", "other_version",
+                                  "oracle"])
 def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
     bad = tmp_path / f"{kind}.pt"
     if kind == "garbage":
@@ -406,6 +407,8 @@ def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
         pkg = checkpoint.package(TriBERT(**TINY))
         pkg["kwargs"]["future_option"] = 1
         torch.save(pkg, bad)
+    elif kind == "oracle":
+        write_torch(bad, checkpoint.package(TriBERT(**{**TINY, "oracle": True})))
     else:
         from model.sop import SoundOfPixels
 
@@ -417,6 +420,7 @@ def test_a_checkpoint_that_does_not_fit_is_named(data, tmp_path, kind):
                                   progress=False))
     assert str(bad) in msg
     assert kind != "other_version" or "unknown here: future_option" in msg
+    assert kind != "oracle" or "oracle-conditioned" in msg
 
 
 @pytest.mark.parametrize("frames", ["past_the_end", "first_third"])

@@ -373,6 +373,9 @@ def load_tribert(path: Path, p: DecodeParams):
     if type(model).__name__ != "TriBERT":
         raise SeparateError(f"{path}: a {type(model).__name__} package; separating the "
                             f"performers of a video needs TriBERT's pose stream")
+    if kw.get("oracle"):
+        raise SeparateError(f"{path}: an oracle-conditioned model (model.oracle): it needs each "
+                            "performer's true class, which a video does not give")
     want = {"pose_channels": FEATURE_CHANNELS, "pose_joints": NUM_JOINTS,
             "frames": p.frames_per_clip}
     bad = {k: (kw.get(k), v) for k, v in want.items() if kw.get(k) != v}
