@@ -8,6 +8,8 @@ and U-Net encoder run once per mixture and all frames go through the backbone as
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -165,6 +167,11 @@ class TriBERT(nn.Module):
                              "the synthesizer's K maps)")
         # training only (train.loss.bins): each bin's instrument read off the K maps
         self.bin_classes = nn.Linear(synthesizer, num_classes) if bin_classes else None
+        if bin_classes:
+            # most bins hold none of a given class: start every class's probability near the
+            # share one class has (1 / (C - 1) odds), not at one half, so that the term's first
+            # steps are not 21 classes' worth of easy negatives
+            nn.init.constant_(self.bin_classes.bias, -math.log(max(num_classes - 1, 1)))
         if motion_bands:
             # each source's band term subtracts the others': its outputs depend on every
             # source's video (the model stays symmetric in its sources, so swapping two videos
