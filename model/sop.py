@@ -60,9 +60,11 @@ class FramesNet(nn.Module):
 
 class AudioUNet(nn.Module):
     """SoP's U-Net (``unet7`` at depth 7): log spectrogram (B, 1, F, T) -> K channels
-    (B, K, F, T). Input BatchNorm, 4x4 stride-2 downs, [upsample, 3x3 conv] ups, plain skips."""
+    (B, K, F, T). Input BatchNorm, 4x4 stride-2 downs, [upsample, 3x3 conv] ups (or transposed
+    convolutions: ``up_mode``, :func:`model.unet.up`), plain skips."""
 
-    def __init__(self, depth: int, channels: int, max_channels: int, out_channels: int):
+    def __init__(self, depth: int, channels: int, max_channels: int, out_channels: int,
+                 up_mode: str = "upsample"):
         super().__init__()
         widths = [min(channels * 2 ** i, max_channels) for i in range(depth)]
         self.norm = nn.BatchNorm2d(1)
@@ -70,7 +72,7 @@ class AudioUNet(nn.Module):
                                    in enumerate(zip([1] + widths[:-1], widths)))
         ins = [widths[-1]] + [2 * w for w in reversed(widths[:-1])]
         outs = list(reversed(widths[:-1])) + [out_channels]
-        self.ups = nn.ModuleList(up(cin, cout, i == depth - 1)
+        self.ups = nn.ModuleList(up(cin, cout, i == depth - 1, up_mode)
                                  for i, (cin, cout) in enumerate(zip(ins, outs)))
         self.memory_format = torch.contiguous_format   # model.layout
 
@@ -99,13 +101,14 @@ class SoundOfPixels(nn.Module):
                  sop_channels: int = 32, unet_depth: int = 7, unet_channels: int = 64,
                  unet_max_channels: int = 512, frames: int = 3, persons: int = 2,
                  num_classes: int = 21, sop_classifier: bool = False,
-                 sop_crop: float | None = None):
+                 sop_crop: float | None = None, unet_up: str = "upsample"):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs
         self.frames, self.persons = frames, persons
         self.frames_net = FramesNet(backbone, sop_channels, image_size, sop_crop)
-        self.sound_net = AudioUNet(unet_depth, unet_channels, unet_max_channels, sop_channels)
+        self.sound_net = AudioUNet(unet_depth, unet_channels, unet_max_channels, sop_channels,
+                                   unet_up)
         # linear synthesizer: mask = sum_k v_k * scale_k * a_k + bias
         self.scale = nn.Parameter(torch.ones(sop_channels))
         self.bias = nn.Parameter(torch.zeros(1))

@@ -66,7 +66,9 @@ class TriBERT(nn.Module):
         # Heads and separation: num_classes, fusion, unet_depth, unet_channels, unet_max_channels,
           film (the feature also modulates every decoder level), input_norm (BatchNorm of the
           input log spectrogram), synthesizer (K > 0: Sound-of-Pixels' output head instead of
-          the bottleneck fusion); all off in the paper's model
+          the bottleneck fusion), unet_up (``upsample``: bilinear 2x then a 3x3 convolution per
+          up level, Sound-of-Pixels'; ``transpose``: a 4x4 stride-2 transposed convolution,
+          2.25x less work: :func:`model.unet.up`); all off in the paper's model
         # Time-varying conditioning: motion (width of :class:`model.motion.PoseMotion`; 0 = off,
           the paper's; with synthesizer > 0 it changes the synthesizer's weights per time frame,
           with synthesizer 0 it modulates every level of the per-source decoder), motion_fps
@@ -117,7 +119,8 @@ class TriBERT(nn.Module):
                  pose_joints: int = 68, erase: str = "none", film: bool = False,
                  input_norm: bool = False, synthesizer: int = 0, motion: int = 0,
                  motion_fps: float = 8.0, motion_bands: int = 0, motion_pitch: int = 0,
-                 critic: int = 0, oracle: bool = False, bin_classes: bool = False):
+                 critic: int = 0, oracle: bool = False, bin_classes: bool = False,
+                 unet_up: str = "upsample"):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
@@ -149,7 +152,7 @@ class TriBERT(nn.Module):
         fused = 3 * hidden_coattention if fusion == "concat" else hidden_coattention
         # Separation
         self.unet = AttentionUNet(unet_depth, unet_channels, unet_max_channels, fused, film,
-                                  input_norm, synthesizer, motion)
+                                  input_norm, synthesizer, motion, unet_up)
         if motion_bands and not (motion and synthesizer):
             raise ValueError("motion_bands > 0 needs motion > 0 and synthesizer > 0 (the motion "
                              "branch gives them beside the synthesizer's terms)")

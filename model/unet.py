@@ -27,10 +27,24 @@ def down(cin: int, cout: int, outermost: bool) -> nn.Sequential:
                          nn.BatchNorm2d(cout))
 
 
-def up(cin: int, cout: int, outermost: bool) -> nn.Sequential:
-    """ReLU, 2x bilinear upsample, 3x3 conv, [BatchNorm]: (B, cin, H, W) -> (B, cout, 2H, 2W)."""
-    mods = [nn.ReLU(), nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-            nn.Conv2d(cin, cout, 3, padding=1, bias=outermost)]
+UP_MODES = ("upsample", "transpose")
+
+
+def up(cin: int, cout: int, outermost: bool, mode: str = "upsample") -> nn.Sequential:
+    """ReLU, 2x bilinear upsample, 3x3 conv, [BatchNorm]: (B, cin, H, W) -> (B, cout, 2H, 2W).
+
+    ``mode="transpose"`` (``model.unet_up``): a 4x4 stride-2 transposed convolution in place of
+    the upsample and the 3x3 convolution. Each output pixel still has its own kernel phase over a
+    2x2 input neighbourhood, at 4 instead of 9 multiply-adds per output pixel and channel pair:
+    the up path, 85% of the tiny U-Net's work, costs 2.25x less (docs/experiments.md section 73).
+    """
+    if mode == "upsample":
+        mods = [nn.ReLU(), nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(cin, cout, 3, padding=1, bias=outermost)]
+    elif mode == "transpose":
+        mods = [nn.ReLU(), nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=outermost)]
+    else:
+        raise ValueError(f"unet up mode: expected one of {', '.join(UP_MODES)}, got {mode!r}")
     return nn.Sequential(*mods) if outermost else nn.Sequential(*mods, nn.BatchNorm2d(cout))
 
 
@@ -162,13 +176,15 @@ class AttentionUNet(nn.Module):
             runs once per source. K > 0: Sound-of-Pixels' synthesizer instead: the decoder runs
             once per mixture to K full-resolution channels a_k, and source n's mask logits are
             sum_k w_nk a_k + b with w_n = Linear(feature_n) (the feature picks the channels).
+        up_mode: ``upsample`` (bilinear 2x, then a 3x3 convolution: Sound-of-Pixels') or
+            ``transpose`` (a 4x4 stride-2 transposed convolution; :func:`up`).
 
     Shape: spec (B, 1, F, T), feature (B, N, bottleneck) -> mask logits (B, N, F, T).
     """
 
     def __init__(self, depth: int, channels: int, max_channels: int, bottleneck: int,
                  film: bool = False, input_norm: bool = False, synthesizer: int = 0,
-                 motion: int = 0):
+                 motion: int = 0, up_mode: str = "upsample"):
         super().__init__()
         widths = [min(channels * 2 ** i, max_channels) for i in range(depth)]
         self.depth = depth
@@ -183,7 +199,7 @@ class AttentionUNet(nn.Module):
         # (or the synthesizer's K channels)
         ins = [bottleneck] + [2 * w for w in reversed(widths[:-1])]
         outs = list(reversed(widths[:-1])) + [synthesizer or 1]
-        self.ups = nn.ModuleList(up(cin, cout, i == depth - 1)
+        self.ups = nn.ModuleList(up(cin, cout, i == depth - 1, up_mode)
                                  for i, (cin, cout) in enumerate(zip(ins, outs)))
         self.gates = nn.ModuleList(AttentionGate(w, w, max(1, w // 2))
                                    for w in reversed(widths[:-1]))

@@ -1,6 +1,7 @@
 """Output shapes of every block on tiny inputs."""
 import pytest
 import torch
+from torch import nn
 
 from model.backbone import make_backbone
 from model.embeddings import AudioEmbedding, PoseEmbedding, TokenMasking, VGGish
@@ -145,3 +146,34 @@ def test_self_guided_fusion_attends_over_several_tokens():
     weights = torch.softmax(torch.tensor([10.0, 0.0]) / 2, 0)
     h = a[0, :, 0, 0] + weights[0] * v[0, 0] + weights[1] * v[0, 1]
     torch.testing.assert_close(fusion(a, v)[0, :, 0, 0], fusion.mlp(h[None, :, None, None])[0, :, 0, 0] + h)
+
+
+def test_transposed_up_levels_keep_the_shapes_and_replace_the_upsample():
+    # model.unet_up: transpose swaps every [upsample, 3x3 conv] for one 4x4 stride-2 transposed
+    # convolution; the masks keep their (B, N, F, T) shape and the gradient reaches the encoder
+    torch.manual_seed(0)
+    unet = AttentionUNet(depth=4, channels=4, max_channels=8, bottleneck=6, synthesizer=3,
+                         up_mode="transpose")
+    kinds = [type(m) for m in unet.modules()]
+    assert nn.Upsample not in kinds
+    assert kinds.count(nn.ConvTranspose2d) == 4 == len(unet.ups)
+    spec = torch.randn(2, 1, 256, 256)
+    out = unet(spec, torch.rand(2, 3, 6))
+    assert out.shape == (2, 3, 256, 256)
+    out.square().mean().backward()
+    assert unet.downs[0][0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="up mode.*'nearest'"):
+        AttentionUNet(depth=3, channels=4, max_channels=8, bottleneck=6, up_mode="nearest")
+
+
+@pytest.mark.parametrize("arch", ["tribert", "sop"])
+def test_unet_up_reaches_both_models_and_the_default_is_unchanged(arch):
+    from model.build import build_model
+    from pipeline.schema import ModelParams
+    small = dict(arch=arch, image_size=32, unet_depth=3)
+
+    def kinds(**kw):
+        return [type(m) for m in build_model(ModelParams(**small, **kw)).modules()]
+    assert nn.ConvTranspose2d not in kinds() and nn.Upsample in kinds()
+    assert nn.Upsample not in kinds(unet_up="transpose")
+    assert kinds(unet_up="transpose").count(nn.ConvTranspose2d) == 3
