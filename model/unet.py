@@ -36,7 +36,8 @@ def up(cin: int, cout: int, outermost: bool, mode: str = "upsample") -> nn.Seque
     ``mode="transpose"`` (``model.unet_up``): a 4x4 stride-2 transposed convolution in place of
     the upsample and the 3x3 convolution. Each output pixel still has its own kernel phase over a
     2x2 input neighbourhood, at 4 instead of 9 multiply-adds per output pixel and channel pair:
-    the up path, 85% of the tiny U-Net's work, costs 2.25x less (docs/experiments.md section 73).
+    the up path, 85% of the tiny U-Net's work, costs 2.25x less; the masks were measured worse
+    (docs/experiments.md section 73).
     """
     if mode == "upsample":
         mods = [nn.ReLU(), nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),

@@ -360,7 +360,8 @@ class ModelParams(Section):
     unet_up: Literal["upsample", "transpose"] = Field(
         "upsample", description="each U-Net up level (TriBERT's and Sound-of-Pixels'): "
         "upsample (bilinear 2x, then a 3x3 convolution: Sound-of-Pixels') | transpose (a 4x4 "
-        "stride-2 transposed convolution: 2.25x less work on the up path; model/unet.py)")
+        "stride-2 transposed convolution: 2.25x less work on the up path, worse masks measured: "
+        "docs/experiments.md section 73; model/unet.py)")
     synthesizer: int = Field(0, ge=0, le=1024, description="K > 0: SoP's synthesizer head "
                              "instead of the bottleneck fusion (the decoder runs once per "
                              "mixture)")
