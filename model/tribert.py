@@ -68,7 +68,8 @@ class TriBERT(nn.Module):
           input log spectrogram), synthesizer (K > 0: Sound-of-Pixels' output head instead of
           the bottleneck fusion), unet_up (``upsample``: bilinear 2x then a 3x3 convolution per
           up level, Sound-of-Pixels'; ``transpose``: a 4x4 stride-2 transposed convolution,
-          2.25x less work: :func:`model.unet.up`); all off in the paper's model
+          2.25x less work, worse masks measured: :func:`model.unet.up`); all off in the paper's
+          model
         # Time-varying conditioning: motion (width of :class:`model.motion.PoseMotion`; 0 = off,
           the paper's; with synthesizer > 0 it changes the synthesizer's weights per time frame,
           with synthesizer 0 it modulates every level of the per-source decoder), motion_fps
