@@ -31,7 +31,8 @@ UP_MODES = ("upsample", "transpose")
 
 
 def up(cin: int, cout: int, outermost: bool, mode: str = "upsample") -> nn.Sequential:
-    """ReLU, 2x bilinear upsample, 3x3 conv, [BatchNorm]: (B, cin, H, W) -> (B, cout, 2H, 2W).
+    """ReLU, 2x bilinear upsample, 3x3 conv, [BatchNorm]: (B, cin, H, W) -> (B, cout, 2H, 2W)
+    (``mode="upsample"``).
 
     ``mode="transpose"`` (``model.unet_up``): a 4x4 stride-2 transposed convolution in place of
     the upsample and the 3x3 convolution. Each output pixel still has its own kernel phase over a
