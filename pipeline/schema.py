@@ -107,6 +107,9 @@ class SynthParams(Section):
     soundfont: str = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
     classes: StrTuple = Field((), description="a subset of the 21 classes (empty: all), for "
                               "tiny runs")
+    styles: Literal["fixed", "mixed"] = Field("fixed", description="fixed: every class is "
+                                               "composed in its own style (melody, chords, ...); "
+                                               "mixed: each part draws one of its class's styles")
 
     @model_validator(mode="after")
     def _known_classes(self):

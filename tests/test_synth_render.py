@@ -15,7 +15,9 @@ from support import require_tools
 from pipeline.classes import CLASSES
 from pipeline.params import SynthParams
 from pipeline.data.synth import VideoSpec, id_lists, plan, render
-from pipeline.data.synth.render import build_scene, compose_parts, outputs
+from pipeline.data.synth.instruments import INSTRUMENTS, MIXED_STYLES, instrument
+from pipeline.data.synth.render import build_scene, compose_parts, outputs, part_styles
+from pipeline.data.synth.score import compose
 
 PARAMS = SynthParams(videos_per_class=1, duets=4, duration=6.0, fps=10, size=224,
                      sample_rate=22050)
@@ -201,3 +203,38 @@ def test_plan_narrows_to_a_class_subset():
     assert sum(s.kind == "solo" for s in specs) == 2 * sub.videos_per_class
     one = plan(sub.replace(classes=("violin",)), seed=0)
     assert all(s.classes in (("violin",), ("violin", "violin")) for s in one)
+
+
+def _simultaneous(notes) -> bool:
+    """Some note starts while another still sounds (a strummed chord)."""
+    return any(b.onset < a.onset + a.duration - 0.05 for a, b in zip(notes, notes[1:]))
+
+
+def test_fixed_styles_compose_each_class_in_its_own_style():
+    specs = plan(PARAMS, seed=0)
+    for spec in specs:
+        assert part_styles(spec, PARAMS) == [instrument(c).style for c in spec.classes]
+        rngs = [np.random.default_rng([spec.seed, 1, k]) for k in range(len(spec.classes))]
+        assert compose_parts(spec, PARAMS) == [compose(instrument(c), PARAMS.duration, r)
+                                               for c, r in zip(spec.classes, rngs)]
+
+
+def test_mixed_styles_draw_each_part_from_its_class_and_change_what_is_played():
+    mixed = PARAMS.replace(styles="mixed")
+    specs = [VideoSpec(f"v{k:010d}", (c,), "solo", 1000 * k + i)
+             for i, c in enumerate(INSTRUMENTS) for k in range(40)]
+    drawn: dict[str, set[str]] = {}
+    for spec in specs:
+        (style,) = part_styles(spec, mixed)
+        drawn.setdefault(spec.classes[0], set()).add(style)
+    assert drawn == {c: set(s) for c, s in MIXED_STYLES.items()}  # every alternative, no other
+    guitar, violin = instrument("acoustic_guitar"), instrument("violin")
+    rng = lambda: np.random.default_rng(7)  # noqa: E731
+    assert _simultaneous(compose(guitar, 12.0, rng()))             # its own style: chords
+    assert not _simultaneous(compose(guitar, 12.0, rng(), "melody"))
+    assert compose(violin, 12.0, rng(), "bass") != compose(violin, 12.0, rng())
+
+
+def test_compose_refuses_a_style_the_class_does_not_play():
+    with pytest.raises(ValueError, match="flute is not composed in style 'chords'"):
+        compose(instrument("flute"), 6.0, np.random.default_rng(0), "chords")

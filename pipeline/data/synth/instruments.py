@@ -57,6 +57,21 @@ INSTRUMENTS: dict[str, Instrument] = {i.name: i for i in (
 )}
 assert tuple(sorted(INSTRUMENTS)) == tuple(sorted(CLASSES)), "one instrument per MUSIC21 class"
 
+# ``data.synthetic.styles: mixed``: the styles a class's part may be composed in, its own first.
+# Chords only where the instrument sounds several notes at once; the percussion keeps its groove.
+_MONOPHONIC = ("melody", "arpeggio", "bass")
+_STRUMMED = ("chords", "arpeggio", "melody")
+MIXED_STYLES: dict[str, tuple[str, ...]] = {
+    **{n: _MONOPHONIC for n in ("bagpipe", "clarinet", "flute", "bassoon", "xylophone", "erhu",
+                                "saxophone", "cello", "violin", "trumpet")},
+    **{n: _STRUMMED for n in ("acoustic_guitar", "ukulele")},
+    **{n: ("arpeggio", "chords", "melody") for n in ("guzheng", "pipa", "banjo")},
+    "accordion": ("melody", "chords", "bass"), "piano": ("chords", "melody", "arpeggio"),
+    "tuba": ("bass", "melody", "arpeggio"), "electric_bass": ("bass", "melody", "arpeggio"),
+    "drum": ("drums",), "congas": ("congas",),
+}
+assert all(MIXED_STYLES[n][0] == i.style for n, i in INSTRUMENTS.items()), "own style first"
+
 
 def instrument(name: str) -> Instrument:
     """The instrument of a class name; a clear error for an unknown class."""

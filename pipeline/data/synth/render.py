@@ -2,7 +2,8 @@
 (for duets) the stems, every file atomic; a finished, intact video is skipped (resume).
 
 Random streams per video seed: [seed, 1, k] composes part k, [seed, 2] builds the scene,
-[seed, 3] draws the keypoint noise, so changing one never shifts another.
+[seed, 3] draws the keypoint noise, [seed, 4, k] part k's style (``styles: mixed`` only), so
+changing one never shifts another.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pipeline.params import SynthParams
 from pipeline.data.synth import audio as au
 from pipeline.data.synth.dataset import VideoSpec
 from pipeline.data.synth.encode import probe_ok, write_mp4, write_wav
-from pipeline.data.synth.instruments import instrument
+from pipeline.data.synth.instruments import MIXED_STYLES, instrument
 from pipeline.data.synth.keypoints import detection
 from pipeline.data.synth.scene import Scene
 from pipeline.data.synth.score import Note, compose
@@ -37,9 +38,19 @@ def n_samples(params: SynthParams) -> int:
     return int(round(params.duration * params.sample_rate))
 
 
-def compose_parts(spec: VideoSpec, params: SynthParams) -> list[list[Note]]:
-    return [compose(instrument(c), params.duration, np.random.default_rng([spec.seed, 1, k]))
+def part_styles(spec: VideoSpec, params: SynthParams) -> list[str]:
+    """The composer style of each part: the class's own (``styles: fixed``), or one drawn
+    uniformly from ``MIXED_STYLES`` of its class (``mixed``), so that a style no longer names the
+    class."""
+    if params.styles == "fixed":
+        return [instrument(c).style for c in spec.classes]
+    return [str(np.random.default_rng([spec.seed, 4, k]).choice(MIXED_STYLES[c]))
             for k, c in enumerate(spec.classes)]
+
+
+def compose_parts(spec: VideoSpec, params: SynthParams) -> list[list[Note]]:
+    return [compose(instrument(c), params.duration, np.random.default_rng([spec.seed, 1, k]), s)
+            for k, (c, s) in enumerate(zip(spec.classes, part_styles(spec, params)))]
 
 
 def synthesize(spec: VideoSpec, params: SynthParams,

@@ -38,15 +38,21 @@ class Note:
     hand: int = RIGHT
 
 
-def compose(inst: Instrument, duration: float, rng: np.random.Generator) -> list[Note]:
-    """A seeded part of about ``duration`` seconds for ``inst``; never empty."""
+def compose(inst: Instrument, duration: float, rng: np.random.Generator,
+            style: str | None = None) -> list[Note]:
+    """A seeded part of about ``duration`` seconds for ``inst``; never empty. ``style`` (default:
+    the instrument's own) is one of ``instruments.MIXED_STYLES[inst.name]``."""
+    style = style or inst.style
+    if style not in ins.MIXED_STYLES[inst.name]:
+        raise ValueError(f"{inst.name} is not composed in style {style!r}; "
+                         f"its styles: {', '.join(ins.MIXED_STYLES[inst.name])}")
     beat = 60.0 / rng.uniform(75, 150)
-    if inst.style == "drums":
+    if style == "drums":
         notes = _drums(duration, beat, rng)
-    elif inst.style == "congas":
+    elif style == "congas":
         notes = _congas(duration, beat, rng)
     else:
-        notes = _tonal(inst, duration, beat, rng)
+        notes = _tonal(inst, style, duration, beat, rng)
     notes = sorted((n for n in notes if n.onset < duration - 0.05), key=lambda n: (n.onset, n.pitch))
     assert notes, f"{inst.name}: the composer produced no notes"
     return notes
@@ -57,10 +63,10 @@ def scale_pitches(inst: Instrument, root: int, mode: str) -> np.ndarray:
     return np.array([p for p in range(inst.low, inst.high + 1) if (p - root) % 12 in steps])
 
 
-def _tonal(inst: Instrument, duration: float, beat: float, rng) -> list[Note]:
+def _tonal(inst: Instrument, style: str, duration: float, beat: float, rng) -> list[Note]:
     mode = inst.scale if inst.scale != "major" else ("major", "minor")[int(rng.integers(2))]
     pitches = scale_pitches(inst, int(rng.integers(12)), mode)
-    values, weights = RHYTHMS["melody" if inst.name == "piano" else inst.style]
+    values, weights = RHYTHMS["melody" if inst.name == "piano" and style == "chords" else style]
     legato = rng.uniform(0.55, 0.95)
     deg = int(rng.integers(len(pitches) // 4, 3 * len(pitches) // 4 + 1))
     t, notes = rng.uniform(0.0, 0.6), []
@@ -74,7 +80,7 @@ def _tonal(inst: Instrument, duration: float, beat: float, rng) -> list[Note]:
                 continue
             deg = _step(deg, len(pitches), rng)
             vel = int(np.clip(v0 + slope * k + rng.normal(0, 6), 25, 127))
-            notes += _voicing(inst, pitches, deg, t, value * legato, vel, beat)
+            notes += _voicing(inst, style, pitches, deg, t, value * legato, vel, beat)
             t += value
         t += float(rng.choice((1.0, 2.0, 3.0, 4.0))) * beat  # rest between phrases
     return notes
@@ -89,20 +95,20 @@ def _step(deg: int, n: int, rng) -> int:
     return int(np.clip(nxt, 0, n - 1))
 
 
-def _voicing(inst, pitches, deg, t, dur, vel, beat) -> list[Note]:
+def _voicing(inst, style, pitches, deg, t, dur, vel, beat) -> list[Note]:
     """The notes sounded for one composed event: a single note, a strummed chord (12 ms
     between strings), a broken chord over the event's length (arpeggio style), or (piano) a
     melody note over a left-hand bass every other beat."""
     p = lambda d: int(pitches[int(np.clip(d, 0, len(pitches) - 1))])  # noqa: E731
-    if inst.style == "chords" and inst.name == "piano":
+    if style == "chords" and inst.name == "piano":
         out = [Note(t, dur, p(len(pitches) // 3 + (2 * deg) // 3), vel, RIGHT)]
         if int(round(t / beat)) % 2 == 0:
             out.append(Note(t, max(dur, beat), p(deg // 3), int(vel * 0.8), LEFT))
         return out
-    if inst.style == "chords":
+    if style == "chords":
         base = min(deg, len(pitches) - 5) if len(pitches) > 5 else 0
         return [Note(t + 0.012 * i, dur, p(base + 2 * i), vel, RIGHT) for i in range(3)]
-    if inst.style == "arpeggio" and dur >= 0.4 * beat:
+    if style == "arpeggio" and dur >= 0.4 * beat:
         step = dur / 3
         return [Note(t + i * step, step, p(deg + 2 * i), int(vel * (1 - 0.1 * i)), RIGHT)
                 for i in range(3)]
