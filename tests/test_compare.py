@@ -43,8 +43,29 @@ def test_paired_difference_and_its_interval(tmp_path):
     # paired: the interval is set by the 0.3 dB noise, not the 4 dB spread of difficulty
     assert got["single"]["hi"] - got["single"]["lo"] < 0.15
     assert got["single"]["a_higher"] == pytest.approx(np.mean(d > 0))
+    # each mixture its own two videos here: the video interval is wider only by the product
+    # weights' overstatement (at most sqrt(3), pipeline.separation.metrics.mean_ci_units)
+    assert got["single"]["videos"] == 600
+    width = got["single"]["hi"] - got["single"]["lo"]
+    assert width < got["single"]["videos_hi"] - got["single"]["videos_lo"] < 2 * width
     text = run(b, a).output
     assert "single" in text and f"{-d.mean():+.2f}" in text
+
+
+def test_the_video_interval_counts_videos_that_many_mixtures_share(tmp_path):
+    rng = np.random.default_rng(1)
+    gain = rng.normal(1, 1.5, 6)           # the variant helps on some videos, hurts on others
+    pairs = [tuple(rng.choice(6, 2, replace=False)) for _ in range(200)]
+    base = rng.normal(5, 4, 200)
+    better = base + np.array([gain[i] + gain[j] for i, j in pairs]) / 2 + rng.normal(0, 0.3, 200)
+    videos = {("single", k): (f"v{i}", f"v{j}") for k, (i, j) in enumerate(pairs)}
+    a = write_run(tmp_path / "a", better, better[:5], videos)
+    b = write_run(tmp_path / "b", base, base[:5], videos)
+    got = json.loads(run(a, b, "--json").output)["sets"]["single"]
+    assert got["videos"] == 6
+    assert got["videos_lo"] < got["difference"] < got["videos_hi"]
+    assert got["videos_hi"] - got["videos_lo"] > 3 * (got["hi"] - got["lo"])
+    assert "95% CI, videos" in run(a, b).output
 
 
 def test_different_mixtures_are_refused_naming_the_mixture(tmp_path):

@@ -237,6 +237,9 @@ def test_every_table_scores_the_same_mixtures_in_every_variant(runs):
         assert t["swap_drop"] == pytest.approx(t["sdr"] - t["swap"]["sdr"])
         assert t["improvement"] == pytest.approx(t["sdr"] - t["sdr_mix"])
         assert t["sdr_lo"] <= t["sdr"] <= t["sdr_hi"]
+        videos = {v for m in run.mixtures[name] for v in m.video_ids}
+        assert t["videos"] == len(videos)
+        assert t["improvement_videos_lo"] <= t["improvement"] <= t["improvement_videos_hi"]
     # the ideal binary mask of sources that are not silent separates well above the mixture
     ok = [m for m in run.mixtures["single"] if not m.result.failures]
     assert np.mean([m.variants["ibm"].mean()["sdr"] - m.result.mean()["sdr_mix"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.separation.metrics import (BACKENDS, FAILURE_DB, Record, Scores, aggregate,
-                                        mean_ci, separation_metrics, separation_metrics_many,
+                                        mean_ci, mean_ci_units, separation_metrics, separation_metrics_many,
                                         si_sdr)
 
 # shared/data/music21_samples/README.md: official SDR / SIR / SAR and mixture SDR (dB)
@@ -155,6 +155,27 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_values():
     assert (large["hi"] - large["lo"]) < 0.5 * (small["hi"] - small["lo"])
     assert 4.3 < large["lo"] and large["hi"] < 5.7
     assert mean_ci([]) == {"mean": None, "lo": None, "hi": None}
+
+
+def test_video_interval_widens_when_mixtures_share_videos_and_not_otherwise():
+    rng = np.random.default_rng(0)
+    # 300 mixtures of 2 of 12 videos; each video carries its own offset, as a hard scene would
+    effect = dict(zip(map(str, range(12)), rng.normal(0, 3, 12)))
+    pairs = [tuple(map(str, rng.choice(12, 2, replace=False))) for _ in range(300)]
+    values = np.array([effect[a] + effect[b] + rng.normal(0, 1) for a, b in pairs])
+    shared, plain = mean_ci_units(values, pairs), mean_ci(values)
+    assert shared["mean"] == pytest.approx(values.mean()) and shared["units"] == 12
+    assert shared["lo"] < shared["mean"] < shared["hi"]
+    assert (shared["hi"] - shared["lo"]) > 3 * (plain["hi"] - plain["lo"])
+    # every mixture of its own two videos: no shared videos to count, only the product weights'
+    # known overstatement (at most sqrt(3) for two units per value), never narrower
+    own = [(f"{i}a", f"{i}b") for i in range(300)]
+    alone = mean_ci_units(values, own)
+    assert alone["units"] == 600
+    assert 1.0 < (alone["hi"] - alone["lo"]) / (plain["hi"] - plain["lo"]) < 2.0
+    assert mean_ci_units([], [])["lo"] is None
+    with pytest.raises(ValueError, match="3 values but 2 unit lists"):
+        mean_ci_units([1.0, 2.0, 3.0], [("a",), ("b",)])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

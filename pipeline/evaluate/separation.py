@@ -364,7 +364,9 @@ def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
     normalized ratio masks by default, its ratio masks, or its thresholded masks as the paper
     reports them), means over mixtures of each mixture's source mean, with 95% bootstrap
     intervals (``*_lo``, ``*_hi``) and medians; ``improvement``: model SDR - mixture SDR per
-    mixture. Then the same mixtures through the thresholded, ratio and normalized masks (one of
+    mixture, also with the interval of resampling the test videos the mixtures are made of
+    (``improvement_videos_lo/hi`` over ``videos`` videos, :func:`metrics.mean_ci_units`: how far
+    the mean could move on other videos, wider since mixtures share videos). Then the same mixtures through the thresholded, ratio and normalized masks (one of
     them the model's), with the videos swapped (``swap_drop`` = model - swapped SDR), and the
     ideal binary mask; ``failures`` counts the sources scored as failures (never dropped)."""
     agg = metrics.aggregate(_record(m) for m in mixtures)
@@ -379,6 +381,10 @@ def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
             out[f"{name}_lo"], out[f"{name}_hi"] = s["lo"], s["hi"]
     imp = agg["improvement"]
     out.update(improvement=imp["mean"], improvement_lo=imp["lo"], improvement_hi=imp["hi"])
+    vid = metrics.mean_ci_units([m.result.mean()["sdr"] - m.result.mean()["sdr_mix"]
+                                 for m in mixtures], [m.video_ids for m in mixtures])
+    out.update(improvement_videos_lo=vid["lo"], improvement_videos_hi=vid["hi"],
+               videos=vid["units"])
     for variant in metrics.VARIANTS[1:]:
         if variant in agg["overall"]:
             o = agg["overall"][variant]

@@ -3,8 +3,10 @@
 Two runs of ``evaluate`` (two DVC experiments, two seeds, a variant and its baseline) score the
 same fixed test mixtures, so their difference is best measured mixture by mixture: the mean of
 the per-mixture differences ``A - B`` with its 95% percentile-bootstrap interval (resampling the
-mixtures, as every interval of ``evaluate`` does). Because both runs share each mixture's
-difficulty, the paired interval is much narrower than the two runs' own intervals suggest.
+mixtures, as every interval of ``evaluate`` does), and beside it the interval of resampling the
+test videos the mixtures are made of (mixtures share videos: whether the difference would hold on
+other videos of the same kind). Because both runs share each mixture's difficulty, the paired
+interval is much narrower than the two runs' own intervals suggest.
 
 A and B are ``evaluate`` output directories or their ``mixtures.csv``. Every set present in
 both (``single``, ``multi``) is compared; the runs must list the same mixtures (set, index and
@@ -21,7 +23,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from pipeline.separation.metrics import mean_ci
+from pipeline.separation.metrics import mean_ci, mean_ci_units
 
 KEY = ("set", "index", "video_1", "video_2")
 METRICS = ("sdr", "si_sdr", "sir", "sar", "ratio_sdr", "binary_sdr", "normalized_sdr", "swap_sdr",
@@ -61,7 +63,8 @@ def _value(row: dict, metric: str, path) -> float:
 def paired(a: dict[str, list[dict]], b: dict[str, list[dict]], metric: str = "sdr",
            a_name: str = "A", b_name: str = "B") -> dict:
     """Per set in both runs: n, each run's mean, and the mean paired difference A - B with its
-    95% bootstrap interval and the share of mixtures where A is higher."""
+    95% bootstrap interval (resampling the mixtures; ``videos_lo/hi``: resampling the videos
+    they are made of, :func:`mean_ci_units`) and the share of mixtures where A is higher."""
     sets = [s for s in a if s in b]
     if not sets:
         raise click.ClickException(f"{a_name} and {b_name} share no set of mixtures "
@@ -82,8 +85,10 @@ def paired(a: dict[str, list[dict]], b: dict[str, list[dict]], metric: str = "sd
         vb = np.array([_value(r, metric, b_name) for r in rb])
         d = va - vb
         ci = mean_ci(d)
+        vid = mean_ci_units(d, [(r["video_1"], r["video_2"]) for r in ra])
         out[s] = {"mixtures": len(d), "a": float(va.mean()), "b": float(vb.mean()),
                   "difference": ci["mean"], "lo": ci["lo"], "hi": ci["hi"],
+                  "videos": vid["units"], "videos_lo": vid["lo"], "videos_hi": vid["hi"],
                   "a_higher": float(np.mean(d > 0)),
                   "mixture": float(np.mean([float(r["sdr_mix"]) for r in ra]))}
     return out
@@ -92,11 +97,12 @@ def paired(a: dict[str, list[dict]], b: dict[str, list[dict]], metric: str = "sd
 def render(table: dict, metric: str, a_name: str, b_name: str) -> str:
     lines = [f"{metric}: A = {a_name}, B = {b_name} (dB; mixture = the mixture's SDR)",
              f"{'set':<7}{'mixtures':>9}{'mixture':>9}{'A':>8}{'B':>8}{'A - B':>8}"
-             f"{'95% CI':>17}{'A higher':>10}"]
+             f"{'95% CI':>17}{'A higher':>10}{'95% CI, videos':>20}"]
     for s, r in table.items():
         lines.append(f"{s:<7}{r['mixtures']:>9}{r['mixture']:>9.2f}{r['a']:>8.2f}{r['b']:>8.2f}"
                      f"{r['difference']:>+8.2f}   [{r['lo']:+6.2f}, {r['hi']:+6.2f}]"
-                     f"{100 * r['a_higher']:>9.0f}%")
+                     f"{100 * r['a_higher']:>9.0f}%"
+                     f"   [{r['videos_lo']:+6.2f}, {r['videos_hi']:+6.2f}]")
     return "\n".join(lines)
 
 
