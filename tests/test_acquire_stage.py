@@ -103,3 +103,17 @@ def test_a_bad_input_is_refused_before_anything_is_deleted(params, tmp_path):
     assert str(bad) in log and f"nothing under {out} was changed" in log
     assert "Traceback" not in log
     assert _snapshot(out) == before
+
+
+def test_fixed_styles_keep_the_fingerprint_of_the_data_before_the_key_existed():
+    from pipeline.params import params_hash, to_dict
+    from pipeline.schema import DataParams
+    from stages.acquire import _fingerprint
+
+    data = DataParams()
+    before = to_dict(data.synthetic)
+    del before["styles"]
+    assert _fingerprint(data) == params_hash({"source": "synthetic", "seed": data.seed,
+                                              "synthetic": before})
+    mixed = data.replace(synthetic=data.synthetic.replace(styles="mixed"))
+    assert _fingerprint(mixed) != _fingerprint(data)
