@@ -175,8 +175,8 @@ def test_separated_loss_moves_the_masks_towards_what_the_critic_hears_as_each_so
     def heard_bce(logits):
         est = output_masks(torch.sigmoid(logits), "normalized") * feats["mag_mix"]
         heard = critic(torch.log(est + losses.CRITIC_EPS).reshape(B * N, 1, F_, T))
-        return float(torch.nn.functional.binary_cross_entropy_with_logits(
-            heard, labels.reshape(B * N, -1)))
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            heard, labels.reshape(B * N, -1)).item()
 
     logits = torch.zeros_like(feats["masks"], requires_grad=True)
     before = heard_bce(logits.detach())
