@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from pipeline.separation.metrics import (BACKENDS, FAILURE_DB, Record, Scores, aggregate,
-                                        mean_ci, mean_ci_units, separation_metrics, separation_metrics_many,
-                                        si_sdr)
+                                        mean_ci, mean_ci_units, separation_metrics,
+                                        separation_metrics_many, si_sdr)
 
 # shared/data/music21_samples/README.md: official SDR / SIR / SAR and mixture SDR (dB)
 OFFICIAL = {

@@ -366,8 +366,9 @@ def set_metrics(mset: MixtureSet, mixtures: Sequence[Mixture]) -> dict:
     intervals (``*_lo``, ``*_hi``) and medians; ``improvement``: model SDR - mixture SDR per
     mixture, also with the interval of resampling the test videos the mixtures are made of
     (``improvement_videos_lo/hi`` over ``videos`` videos, :func:`metrics.mean_ci_units`: how far
-    the mean could move on other videos, wider since mixtures share videos). Then the same mixtures through the thresholded, ratio and normalized masks (one of
-    them the model's), with the videos swapped (``swap_drop`` = model - swapped SDR), and the
+    the mean could move on other videos, wider since mixtures share videos). Then the same
+    mixtures through the thresholded, ratio and normalized masks (one of them the model's),
+    with the videos swapped (``swap_drop`` = model - swapped SDR), and the
     ideal binary mask; ``failures`` counts the sources scored as failures (never dropped)."""
     agg = metrics.aggregate(_record(m) for m in mixtures)
     out = {"mixtures": agg["n_mixtures"], "failures": agg["failures"].get("model", 0),

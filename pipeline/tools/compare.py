@@ -3,7 +3,7 @@
 Two runs of ``evaluate`` (two DVC experiments, two seeds, a variant and its baseline) score the
 same fixed test mixtures, so their difference is best measured mixture by mixture: the mean of
 the per-mixture differences ``A - B`` with its 95% percentile-bootstrap interval (resampling the
-mixtures, as every interval of ``evaluate`` does), and beside it the interval of resampling the
+mixtures, as ``evaluate``'s intervals of the means do), and beside it the interval of resampling the
 test videos the mixtures are made of (mixtures share videos: whether the difference would hold on
 other videos of the same kind). Because both runs share each mixture's difficulty, the paired
 interval is much narrower than the two runs' own intervals suggest.
