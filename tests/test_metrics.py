@@ -167,12 +167,16 @@ def test_video_interval_widens_when_mixtures_share_videos_and_not_otherwise():
     assert shared["mean"] == pytest.approx(values.mean()) and shared["units"] == 12
     assert shared["lo"] < shared["mean"] < shared["hi"]
     assert (shared["hi"] - shared["lo"]) > 3 * (plain["hi"] - plain["lo"])
+    width = plain["hi"] - plain["lo"]
+    # one unit per value, each its own: resampling the units is resampling the values
+    single = mean_ci_units(values, [(str(i),) for i in range(300)])
+    assert single["hi"] - single["lo"] == pytest.approx(width, rel=0.1)
     # every mixture of its own two videos: no shared videos to count, only the product weights'
-    # known overstatement (at most sqrt(3) for two units per value), never narrower
+    # known overstatement, Var(c1 c2) = 3 Var(c) for two independent draws: sqrt(3) times wider
     own = [(f"{i}a", f"{i}b") for i in range(300)]
     alone = mean_ci_units(values, own)
     assert alone["units"] == 600
-    assert 1.0 < (alone["hi"] - alone["lo"]) / (plain["hi"] - plain["lo"]) < 2.0
+    assert alone["hi"] - alone["lo"] == pytest.approx(np.sqrt(3) * width, rel=0.15)
     assert mean_ci_units([], [])["lo"] is None
     with pytest.raises(ValueError, match="3 values but 2 unit lists"):
         mean_ci_units([1.0, 2.0, 3.0], [("a",), ("b",)])
