@@ -44,10 +44,11 @@ def test_paired_difference_and_its_interval(tmp_path):
     assert got["single"]["hi"] - got["single"]["lo"] < 0.15
     assert got["single"]["a_higher"] == pytest.approx(np.mean(d > 0))
     # each mixture its own two videos here: the video interval is wider only by the product
-    # weights' overstatement (at most sqrt(3), pipeline.separation.metrics.mean_ci_units)
+    # weights' overstatement (sqrt(3), pipeline.separation.metrics.mean_ci_units)
     assert got["single"]["videos"] == 600
     width = got["single"]["hi"] - got["single"]["lo"]
-    assert width < got["single"]["videos_hi"] - got["single"]["videos_lo"] < 2 * width
+    assert got["single"]["videos_hi"] - got["single"]["videos_lo"] == pytest.approx(
+        np.sqrt(3) * width, rel=0.15)
     text = run(b, a).output
     assert "single" in text and f"{-d.mean():+.2f}" in text
 
