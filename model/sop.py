@@ -22,7 +22,7 @@ from model.crop import playing_area
 from model.layout import to_format
 from model.summary import format_table, param_table
 from model.tribert import check_inputs
-from model.unet import down, synthesize, up
+from model.unet import HarmonicStack, down, synthesize, up
 from model.visual import prepare_frames
 
 
@@ -61,15 +61,17 @@ class FramesNet(nn.Module):
 class AudioUNet(nn.Module):
     """SoP's U-Net (``unet7`` at depth 7): log spectrogram (B, 1, F, T) -> K channels
     (B, K, F, T). Input BatchNorm, 4x4 stride-2 downs, [upsample, 3x3 conv] ups (or transposed
-    convolutions: ``up_mode``, :func:`model.unet.up`), plain skips."""
+    convolutions: ``up_mode``, :func:`model.unet.up`), plain skips; ``harmonics``: the
+    normalised input stacked at those frequency ratios (:class:`model.unet.HarmonicStack`)."""
 
     def __init__(self, depth: int, channels: int, max_channels: int, out_channels: int,
-                 up_mode: str = "upsample"):
+                 up_mode: str = "upsample", harmonics=()):
         super().__init__()
         widths = [min(channels * 2 ** i, max_channels) for i in range(depth)]
         self.norm = nn.BatchNorm2d(1)
+        self.stack = HarmonicStack(harmonics) if harmonics else None
         self.downs = nn.ModuleList(down(cin, cout, i == 0) for i, (cin, cout)
-                                   in enumerate(zip([1] + widths[:-1], widths)))
+                                   in enumerate(zip([len(harmonics) or 1] + widths[:-1], widths)))
         ins = [widths[-1]] + [2 * w for w in reversed(widths[:-1])]
         outs = list(reversed(widths[:-1])) + [out_channels]
         self.ups = nn.ModuleList(up(cin, cout, i == depth - 1, up_mode)
@@ -78,6 +80,8 @@ class AudioUNet(nn.Module):
 
     def forward(self, spec):
         x = self.norm(spec)
+        if self.stack is not None:
+            x = self.stack(x)
         skips = []
         for d in self.downs:
             # after the first level too: its one-channel input is both layouts (model.layout)
@@ -101,14 +105,15 @@ class SoundOfPixels(nn.Module):
                  sop_channels: int = 32, unet_depth: int = 7, unet_channels: int = 64,
                  unet_max_channels: int = 512, frames: int = 3, persons: int = 2,
                  num_classes: int = 21, sop_classifier: bool = False,
-                 sop_crop: float | None = None, unet_up: str = "upsample"):
+                 sop_crop: float | None = None, unet_up: str = "upsample",
+                 unet_harmonics: tuple = ()):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs
         self.frames, self.persons = frames, persons
         self.frames_net = FramesNet(backbone, sop_channels, image_size, sop_crop)
         self.sound_net = AudioUNet(unet_depth, unet_channels, unet_max_channels, sop_channels,
-                                   unet_up)
+                                   unet_up, tuple(unet_harmonics))
         # linear synthesizer: mask = sum_k v_k * scale_k * a_k + bias
         self.scale = nn.Parameter(torch.ones(sop_channels))
         self.bias = nn.Parameter(torch.zeros(1))

@@ -121,7 +121,7 @@ class TriBERT(nn.Module):
                  input_norm: bool = False, synthesizer: int = 0, motion: int = 0,
                  motion_fps: float = 8.0, motion_bands: int = 0, motion_pitch: int = 0,
                  critic: int = 0, oracle: bool = False, bin_classes: bool = False,
-                 unet_up: str = "upsample"):
+                 unet_up: str = "upsample", unet_harmonics: tuple = ()):
         init_kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         self.init_kwargs = init_kwargs  # plain data: stored in checkpoints (model/checkpoint.py)
@@ -153,7 +153,8 @@ class TriBERT(nn.Module):
         fused = 3 * hidden_coattention if fusion == "concat" else hidden_coattention
         # Separation
         self.unet = AttentionUNet(unet_depth, unet_channels, unet_max_channels, fused, film,
-                                  input_norm, synthesizer, motion, unet_up)
+                                  input_norm, synthesizer, motion, unet_up,
+                                  tuple(unet_harmonics))
         if motion_bands and not (motion and synthesizer):
             raise ValueError("motion_bands > 0 needs motion > 0 and synthesizer > 0 (the motion "
                              "branch gives them beside the synthesizer's terms)")

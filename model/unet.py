@@ -11,6 +11,8 @@ and its features are shared by the N sources' decoders.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,6 +50,63 @@ def up(cin: int, cout: int, outermost: bool, mode: str = "upsample") -> nn.Seque
     else:
         raise ValueError(f"unet up mode: expected one of {', '.join(UP_MODES)}, got {mode!r}")
     return nn.Sequential(*mods) if outermost else nn.Sequential(*mods, nn.BatchNorm2d(cout))
+
+
+def harmonic_index(harmonics, rows: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each harmonic ratio h and warped row r: where frequency h * f(r) lies on the warped
+    axis, as the row below it (``(H, rows)`` long) and the interpolation weight of the row above
+    (``(H, rows)`` float; -1 where h * f(r) is beyond the Nyquist frequency).
+
+    f(r) is the linear frequency that row r samples (:func:`pipeline.data.spectrogram.warp_rows`:
+    grid position ``p = (21^((y+1)/2) - 11) / 10``, frequency share ``(p + 1) / 2``); h * f(r)
+    goes back to a fractional row through the inverse warp."""
+    y = torch.linspace(-1.0, 1.0, rows, dtype=torch.float64)
+    share = (torch.pow(21.0, (y + 1) / 2) - 11) / 10 / 2 + 0.5           # f(r) / Nyquist
+    h = torch.tensor([float(v) for v in harmonics], dtype=torch.float64)[:, None]
+    target = h * share                                                     # (H, rows)
+    row = torch.log(10 * (2 * target - 1) + 11) / math.log(21) * (rows - 1)
+    low = row.floor().clamp(0, rows - 2)
+    frac = (row - low).clamp(0, 1)
+    frac = torch.where(target > 1 + 1e-9, torch.full_like(frac, -1.0), frac)
+    return low.long(), frac.float()
+
+
+class HarmonicStack(nn.Module):
+    """Log spectrogram (B, 1, F, T) -> (B, H, F, T): channel i at row r holds the spectrogram
+    at frequency h_i * f(r) (linear interpolation between the two warped rows around it; beyond the
+    Nyquist frequency, the example's lowest value: silence). With h = 1, 2, 3, ... a 3x3 convolution
+    on the stack sees a note's harmonic series at its fundamental's row, so the relative
+    strength of the partials (what tells two instruments in one register apart) is local to the
+    first layer instead of spread over the log-frequency axis (the harmonic CQT of Bittner et
+    al. 2017; ``model.unet_harmonics``)."""
+
+    def __init__(self, harmonics):
+        super().__init__()
+        if not harmonics or min(harmonics) <= 0:
+            raise ValueError(f"harmonics: expected positive ratios, got {list(harmonics)!r}")
+        self.harmonics = tuple(float(v) for v in harmonics)
+        self._index = {}    # (rows, device) -> (low, frac)
+
+    def index(self, rows: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (rows, str(device))
+        if key not in self._index:
+            low, frac = harmonic_index(self.harmonics, rows)
+            self._index[key] = (low.reshape(-1).to(device), frac.reshape(1, -1, 1).to(device))
+        return self._index[key]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, Fq, T = x.shape
+        assert C == 1, f"expected (B, 1, F, T), got {tuple(x.shape)}"
+        low, frac = self.index(Fq, x.device)
+        x = x[:, 0]
+        w = frac.to(x.dtype)
+        lo, hi = x[:, low], x[:, low + 1]
+        silence = x.detach().amin(dim=(1, 2), keepdim=True)
+        out = torch.where(w < 0, silence, lo + (hi - lo) * w.clamp(min=0))
+        return out.reshape(B, len(self.harmonics), Fq, T)
+
+    def extra_repr(self) -> str:
+        return f"harmonics={self.harmonics}"
 
 
 class AttentionGate(nn.Module):
@@ -180,19 +239,23 @@ class AttentionUNet(nn.Module):
             sum_k w_nk a_k + b with w_n = Linear(feature_n) (the feature picks the channels).
         up_mode: ``upsample`` (bilinear 2x, then a 3x3 convolution: Sound-of-Pixels') or
             ``transpose`` (a 4x4 stride-2 transposed convolution; :func:`up`).
+        harmonics: ratios h (e.g. 0.5, 1, 2, 3, 4, 5): the (normalised) input is stacked into
+            one channel per ratio holding the spectrogram at h times each row's frequency
+            (:class:`HarmonicStack`); empty (the paper's): the spectrogram alone.
 
     Shape: spec (B, 1, F, T), feature (B, N, bottleneck) -> mask logits (B, N, F, T).
     """
 
     def __init__(self, depth: int, channels: int, max_channels: int, bottleneck: int,
                  film: bool = False, input_norm: bool = False, synthesizer: int = 0,
-                 motion: int = 0, up_mode: str = "upsample"):
+                 motion: int = 0, up_mode: str = "upsample", harmonics=()):
         super().__init__()
         widths = [min(channels * 2 ** i, max_channels) for i in range(depth)]
         self.depth = depth
         self.input_norm = nn.BatchNorm2d(1) if input_norm else None
+        self.stack = HarmonicStack(harmonics) if harmonics else None
         self.downs = nn.ModuleList(down(cin, cout, i == 0) for i, (cin, cout)
-                                   in enumerate(zip([1] + widths[:-1], widths)))
+                                   in enumerate(zip([len(harmonics) or 1] + widths[:-1], widths)))
         self.bottleneck = nn.Sequential(nn.Conv2d(widths[-1], bottleneck, 1, bias=False),
                                         nn.BatchNorm2d(bottleneck), nn.ReLU())
         self.fusion = None if synthesizer else SelfGuidedFusion(bottleneck)
@@ -218,6 +281,8 @@ class AttentionUNet(nn.Module):
         assert C == 1 and Fq % 2 ** self.depth == 0 and T % 2 ** self.depth == 0, \
             f"spectrogram {tuple(spec.shape)} does not fit depth {self.depth}"
         x = spec if self.input_norm is None else self.input_norm(spec)
+        if self.stack is not None:
+            x = self.stack(x)
         feats = []
         for d in self.downs:
             # after the first level too: its one-channel input is both layouts (model.layout)

@@ -68,6 +68,7 @@ def _off_word(value):
 
 IntTuple = Annotated[tuple[int, ...], BeforeValidator(_as_tuple)]
 StrTuple = Annotated[tuple[str, ...], BeforeValidator(_as_tuple)]
+FloatTuple = Annotated[tuple[float, ...], BeforeValidator(_as_tuple)]
 FloatPair = Annotated[tuple[float, float], BeforeValidator(_as_pair)]
 
 
@@ -365,6 +366,11 @@ class ModelParams(Section):
         "upsample (bilinear 2x, then a 3x3 convolution: Sound-of-Pixels') | transpose (a 4x4 "
         "stride-2 transposed convolution: 2.25x less work on the up path, worse masks measured: "
         "docs/experiments.md section 73; model/unet.py)")
+    unet_harmonics: FloatTuple = Field(
+        (), max_length=16, description="frequency ratios (e.g. [0.5, 1, 2, 3, 4, 5]) at which "
+        "the U-Net's input spectrogram is stacked into channels, so the first convolution sees "
+        "a note's partials at its fundamental's row (model/unet.py HarmonicStack; TriBERT's and "
+        "Sound-of-Pixels'); empty = the spectrogram alone (the paper's)")
     synthesizer: int = Field(0, ge=0, le=1024, description="K > 0: SoP's synthesizer head "
                              "instead of the bottleneck fusion (the decoder runs once per "
                              "mixture)")
@@ -415,6 +421,9 @@ class ModelParams(Section):
             raise KeyProblem("hidden_coattention", f"concat_features splits it between two "
                              f"streams: {r['hidden_coattention']} is not a multiple of "
                              f"2 * heads = {2 * r['heads']}")
+        if any(not 0 < h <= 64 for h in self.unet_harmonics):
+            raise KeyProblem("unet_harmonics", f"expected ratios in (0, 64], got "
+                             f"{list(self.unet_harmonics)!r}")
         if self.motion_bands and not (self.motion and self.synthesizer) \
                 and self.arch == "tribert":
             raise KeyProblem("motion_bands", "motion_bands > 0 needs motion > 0 and "

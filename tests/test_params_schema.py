@@ -58,6 +58,8 @@ def _edited(root, tmp_path, section: str, key: str, value):
     ("executor", "jobs", "2", "executor.jobs: expected an integer, got str '2'"),
     ("retrieval", "width", 20, "retrieval.width: must be a multiple of 8"),
     ("model", "heads", 3, "model.hidden_visual: 64 is not a multiple of heads=3"),
+    ("model", "unet_harmonics", [1, 0], "model.unet_harmonics: expected ratios in (0, 64], got "
+                                        "[1.0, 0.0]"),
 ])
 def test_a_bad_edit_is_one_line_naming_the_dotted_key(root, tmp_path, section, key, value,
                                                       message):

@@ -8,7 +8,8 @@ from model.embeddings import AudioEmbedding, PoseEmbedding, TokenMasking, VGGish
 from model.encoder import STREAMS, TriBERTEncoder
 from model.heads import AudioClassifier, SOSPooler, WSDDNHead, fuse
 from model.sop import SoundOfPixels
-from model.unet import AttentionGate, AttentionUNet, SelfGuidedFusion, synthesize
+from model.unet import (AttentionGate, AttentionUNet, HarmonicStack, SelfGuidedFusion,
+                        synthesize)
 from model.visual import DecoupledSpatialAttention, VisualTokenizer
 from model_inputs import make_batch
 
@@ -177,3 +178,77 @@ def test_unet_up_reaches_both_models_and_the_default_is_unchanged(arch):
     assert nn.ConvTranspose2d not in kinds() and nn.Upsample in kinds()
     assert nn.Upsample not in kinds(unet_up="transpose")
     assert kinds(unet_up="transpose").count(nn.ConvTranspose2d) == 3
+
+
+def test_harmonic_stack_reads_each_row_at_h_times_its_frequency():
+    # a spectrogram whose value is its own row number: channel h at row r must then hold the
+    # (fractional) row of h * f(r), which model.motion.warped_row computes from Hz by its own
+    # formula; where h * f(r) passes the Nyquist frequency, the input's lowest value (0)
+    from model.motion import warped_row
+    from pipeline.data.spectrogram import N_FFT, SAMPLE_RATE, warp_rows
+    rows = 256
+    x = torch.arange(rows, dtype=torch.float32)[None, None, :, None].expand(2, 1, rows, 3)
+    harmonics = (0.5, 1, 2, 3)
+    out = HarmonicStack(harmonics)(x)
+    assert out.shape == (2, 4, rows, 3)
+    top = (N_FFT // 2) * SAMPLE_RATE / N_FFT                        # the last bin, 5512.5 Hz
+    hz = (warp_rows(rows).double() + 1) / 2 * top
+    for i, h in enumerate(harmonics):
+        inside = h * hz <= top * (1 + 1e-6)
+        want = warped_row(h * hz[inside], rows).float()
+        torch.testing.assert_close(out[0, i, inside, 1], want, atol=1e-3, rtol=0)
+        assert (out[:, i, ~inside] == 0).all()
+        assert inside.sum() < rows or h <= 1
+    torch.testing.assert_close(out[:, 1], x[:, 0])                  # h = 1: the input itself
+    assert (~torch.isfinite(out)).sum() == 0
+
+
+def test_harmonic_stack_brings_a_note_s_partials_to_its_fundamental_s_row():
+    # a 220 Hz note with partials at 1, 1/2 and 1/3 of the fundamental's strength: at the
+    # fundamental's row the channels h = 1, 2, 3 hold the partials' log magnitudes in that order
+    import math
+    from model.motion import warped_row
+    from pipeline.data.spectrogram import CLIP_SAMPLES, SAMPLE_RATE, warped_magnitude
+    t = torch.arange(CLIP_SAMPLES) / SAMPLE_RATE
+    wave = sum(torch.sin(2 * math.pi * 220.0 * k * t) / k for k in (1, 2, 3))[None]
+    x = torch.log(warped_magnitude(wave)[:, None] + 1e-10)
+    out = HarmonicStack((1, 2, 3))(x)
+    row = int(round(float(warped_row(torch.tensor(220.0)))))
+    partials = out[0, :, row, 100]
+    assert partials[0] > partials[1] > partials[2]
+    # each within a quarter of a natural-log unit of the note's own partial rows in the input
+    for k in (1, 2, 3):
+        r = int(round(float(warped_row(torch.tensor(220.0 * k)))))
+        assert abs(float(partials[k - 1]) - float(x[0, 0, r - 1:r + 2, 100].max())) < 0.25
+
+
+def test_harmonics_widen_the_first_convolution_and_train_through():
+    torch.manual_seed(0)
+    unet = AttentionUNet(depth=4, channels=4, max_channels=8, bottleneck=6, synthesizer=3,
+                         input_norm=True, harmonics=(0.5, 1, 2))
+    assert unet.downs[0][0].in_channels == 3
+    assert AttentionUNet(depth=4, channels=4, max_channels=8, bottleneck=6).downs[0][0] \
+        .in_channels == 1
+    spec = torch.randn(2, 1, 256, 64)
+    out = unet(spec, torch.rand(2, 3, 6))
+    assert out.shape == (2, 3, 256, 64)
+    out.square().mean().backward()
+    assert unet.downs[0][0].weight.grad[:, 2].abs().sum() > 0      # every channel is used
+    with pytest.raises(ValueError, match="positive ratios"):
+        HarmonicStack((1, -2))
+
+
+@pytest.mark.parametrize("arch", ["tribert", "sop"])
+def test_unet_harmonics_reach_both_models_and_the_default_is_unchanged(arch):
+    from model.build import build_model
+    from pipeline.schema import ModelParams
+    small = dict(arch=arch, image_size=32, unet_depth=3)
+
+    def first_conv(**kw):
+        model = build_model(ModelParams(**small, **kw))
+        unet = model.unet if arch == "tribert" else model.sound_net
+        return unet.downs[0][0], [type(m) for m in model.modules()]
+    conv, kinds = first_conv()
+    assert conv.in_channels == 1 and HarmonicStack not in kinds
+    conv, kinds = first_conv(unet_harmonics=[1, 2, 3, 4])
+    assert conv.in_channels == 4 and HarmonicStack in kinds
