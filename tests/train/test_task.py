@@ -169,7 +169,7 @@ def test_separated_weight_adds_the_critics_term_and_needs_a_critic(clip_dir):
                                          task.labels(batch, torch.device("cpu")))
     assert set(figures) == set(figures_off) | {"separated"}
     assert math.isclose(figures["separated"], float(expected), rel_tol=1e-5)
-    assert math.isclose(float(total), float(total_off) + 0.5 * float(expected), rel_tol=1e-5)
+    assert math.isclose(total.item(), float(total_off) + 0.5 * float(expected), rel_tol=1e-5)
     total.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.critic.parameters())
     with pytest.raises(ValueError, match="critic"):
