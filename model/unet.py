@@ -11,14 +11,12 @@ and its features are shared by the N sources' decoders.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from model.layout import same_format, to_format
-from model.motion import band_terms
+from model.motion import band_terms, warped_row
 
 
 def down(cin: int, cout: int, outermost: bool) -> nn.Sequential:
@@ -30,6 +28,7 @@ def down(cin: int, cout: int, outermost: bool) -> nn.Sequential:
 
 
 UP_MODES = ("upsample", "transpose")
+TOP_BIN_HZ = 511 * 11025 / 1022     # the last of the STFT's 512 bins (the warp's f = 1)
 
 
 def up(cin: int, cout: int, outermost: bool, mode: str = "upsample") -> nn.Sequential:
@@ -58,13 +57,13 @@ def harmonic_index(harmonics, rows: int = 256) -> tuple[torch.Tensor, torch.Tens
     (``(H, rows)`` float; -1 where h * f(r) is beyond the Nyquist frequency).
 
     f(r) is the linear frequency that row r samples (:func:`pipeline.data.spectrogram.warp_rows`:
-    grid position ``p = (21^((y+1)/2) - 11) / 10``, frequency share ``(p + 1) / 2``); h * f(r)
-    goes back to a fractional row through the inverse warp."""
+    grid position ``p = (21^((y+1)/2) - 11) / 10``, frequency share ``(p + 1) / 2`` of the top
+    bin's); h * f(r) goes back to a fractional row through :func:`model.motion.warped_row`."""
     y = torch.linspace(-1.0, 1.0, rows, dtype=torch.float64)
-    share = (torch.pow(21.0, (y + 1) / 2) - 11) / 10 / 2 + 0.5           # f(r) / Nyquist
+    share = (torch.pow(21.0, (y + 1) / 2) - 11) / 10 / 2 + 0.5           # f(r) / top bin's
     h = torch.tensor([float(v) for v in harmonics], dtype=torch.float64)[:, None]
     target = h * share                                                     # (H, rows)
-    row = torch.log(10 * (2 * target - 1) + 11) / math.log(21) * (rows - 1)
+    row = warped_row(target * TOP_BIN_HZ, rows)
     low = row.floor().clamp(0, rows - 2)
     frac = (row - low).clamp(0, 1)
     frac = torch.where(target > 1 + 1e-9, torch.full_like(frac, -1.0), frac)
